@@ -1,0 +1,105 @@
+package io.vswitch.core.bridge;
+
+import io.vswitch.core.fdb.Fdb;
+import io.vswitch.core.frame.DropReason;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.gso.Segmenter;
+import io.vswitch.core.port.FrameSink;
+import io.vswitch.core.port.Offloads;
+import io.vswitch.core.port.Port;
+import io.vswitch.core.port.QueueCounters;
+import io.vswitch.core.vlan.VlanMembership;
+import io.vswitch.core.vlan.VlanTags;
+
+/**
+ * Egress and flooding (the kernel's {@code br_forward.c}): known unicast goes to its port, unknown
+ * unicast, broadcast and multicast to every other forwarding port of the frame's VLAN that floods.
+ *
+ * <p>Flooding sends the same buffer to each output; the VLAN tag is pushed or popped in place in the
+ * headroom only when the next output wants it differently, so no output costs a copy. The output
+ * queue of a multi-queue port is picked by its {@link io.vswitch.core.flow.FlowTable}, which sends
+ * replies back on the queue their flow arrived on. Ports that cannot take the frame's offloads get
+ * it through the {@link Segmenter}.
+ *
+ * <p>One forwarder per datapath thread (it owns the segmenter's scratch memory).
+ */
+public final class Forwarder {
+    private static final long MULTICAST_BIT = 0x0100_0000_0000L;
+
+    private final Bridge bridge;
+    private final Fdb fdb;
+    private final Segmenter segmenter;
+
+    public Forwarder(Bridge bridge, Segmenter segmenter) {
+        this.bridge = bridge;
+        this.fdb = bridge.fdb();
+        this.segmenter = segmenter;
+    }
+
+    /**
+     * Forwards a parsed, classified frame received on {@code in}, whose queue counts in {@code
+     * inCounters}. The caller releases the frame.
+     */
+    public void forward(Frame frame, BridgePort in, QueueCounters inCounters, long now) {
+        int vlan = frame.bridgeVlan();
+        long dst = frame.dstMac();
+        if ((dst & MULTICAST_BIT) == 0) {
+            int out = fdb.lookup(vlan, dst);
+            if (out != Fdb.NO_PORT) {
+                BridgePort target = bridge.portAt(out);
+                if (target == in) {
+                    inCounters.dropped(DropReason.SAME_PORT.ordinal());
+                    return;
+                }
+                if (target != null && target.forwarding() && target.vlans().carries(vlan)) {
+                    deliver(frame, target, vlan, now);
+                    return;
+                }
+            }
+        }
+        flood(frame, in, vlan, now);
+    }
+
+    private void flood(Frame frame, BridgePort in, int vlan, long now) {
+        BridgePort[] ports = bridge.ports();
+        for (BridgePort target : ports) {
+            if (target != in && target.flooding() && target.forwarding() && target.vlans().carries(vlan)) {
+                deliver(frame, target, vlan, now);
+            }
+        }
+    }
+
+    private void deliver(Frame frame, BridgePort target, int vlan, long now) {
+        VlanMembership vlans = target.vlans();
+        boolean tagged = frame.tagOffset() != Frame.NONE;
+        if (vlans.egressTagged(vlan)) {
+            if (!tagged) {
+                VlanTags.push(frame, vlan);
+            } else if (frame.vlanId() != vlan) {
+                VlanTags.pop(frame);
+                VlanTags.push(frame, vlan);
+            }
+        } else if (tagged) {
+            VlanTags.pop(frame);
+        }
+        Port port = target.port();
+        int queues = port.queueCount();
+        int queue = queues == 1 ? 0 : target.flows().select(frame.flowHash(), queues, now);
+        QueueCounters counters = target.counters().queue(queue);
+        FrameSink sink = port.queue(queue);
+        if (!Offloads.accepts(port.offloads(), frame)) {
+            segmenter.send(frame, sink, counters);
+            return;
+        }
+        if (!frame.isGso() && frame.length() > port.maxFrameLength()) {
+            counters.dropped(DropReason.OVERSIZE.ordinal());
+            return;
+        }
+        int rc = sink.transmit(frame);
+        if (rc == FrameSink.SENT) {
+            counters.transmitted(frame.length());
+        } else {
+            counters.dropped(rc);
+        }
+    }
+}

@@ -1,0 +1,392 @@
+package io.vswitch.core.fdb;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The learning table (the kernel bridge's {@code br_fdb.c}): which port a MAC address was last seen
+ * on, per VLAN. Keys are {@code (vlan << 48) | mac} in a primitive open-addressing table with linear
+ * probing, sized to twice the global limit, so lookups never allocate and rarely probe far.
+ *
+ * <p><b>Threads.</b> {@link #lookup} and the refresh of an existing entry in {@link #learn} take no
+ * lock and may run on every datapath thread at once. Creating, moving and deleting entries take one
+ * lock, as {@code br_fdb_update} takes {@code hash_lock} only to create. Slots are published with a
+ * release store of the key after the port and time are written, so a reader that finds a key sees
+ * its port. Benign races, as in the kernel's RCU lookups: a reader racing a move or delete may
+ * forward one frame to the old port; a refresh racing the ageing sweep may be lost, and the address
+ * is learned again by its next frame.
+ *
+ * <p><b>Limits.</b> At most {@code maxEntries} learned entries in all and {@code maxPerPort} per
+ * port (defaults {@value #DEFAULT_MAX_ENTRIES} and {@value #DEFAULT_MAX_PER_PORT}); past them new
+ * addresses are not learned and the refusal is counted. Static entries never age, never move and do
+ * not count against the limits. Ageing default: {@value #DEFAULT_AGEING_SECONDS} s, as the kernel
+ * bridge.
+ */
+public final class Fdb {
+    public static final int NO_PORT = -1;
+    public static final int DEFAULT_MAX_ENTRIES = 65536;
+    public static final int DEFAULT_MAX_PER_PORT = 8192;
+    public static final int DEFAULT_AGEING_SECONDS = 300;
+
+    /** {@link #learn} results. */
+    public static final int REFRESHED = 0;
+    public static final int LEARNED = 1;
+    public static final int MOVED = 2;
+    public static final int REFUSED = 3;
+    public static final int STATIC_KEPT = 4;
+
+    private static final long EMPTY = 0L;
+    private static final long TOMBSTONE = -1L;
+    private static final int STATIC_BIT = 1 << 31;
+    private static final long REFRESH_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle INTS = MethodHandles.arrayElementVarHandle(int[].class);
+
+    private final int maxEntries;
+    private final int maxPerPort;
+    private final int[] perPort;
+    private final Object writeLock = new Object();
+    private volatile Table table;
+    private volatile long ageingNanos = TimeUnit.SECONDS.toNanos(DEFAULT_AGEING_SECONDS);
+    private int learnedCount;
+    private int staticCount;
+    private int tombstones;
+
+    private final LongAdder learnedTotal = new LongAdder();
+    private final LongAdder moves = new LongAdder();
+    private final LongAdder refusedGlobal = new LongAdder();
+    private final LongAdder refusedPort = new LongAdder();
+    private final LongAdder aged = new LongAdder();
+
+    public Fdb(int maxPorts) {
+        this(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PER_PORT, maxPorts);
+    }
+
+    public Fdb(int maxEntries, int maxPerPort, int maxPorts) {
+        if (maxEntries < 1 || maxPerPort < 1 || maxPorts < 1) {
+            throw new IllegalArgumentException("FDB limits must be positive");
+        }
+        this.maxEntries = maxEntries;
+        this.maxPerPort = maxPerPort;
+        this.perPort = new int[maxPorts];
+        this.table = new Table(Integer.highestOneBit(Math.max(16, maxEntries * 2 - 1)) << 1);
+    }
+
+    /** Packs a table key. VLAN 0 stands for "untagged / no VLAN". */
+    public static long key(int vlan, long mac) {
+        return ((long) vlan << 48) | (mac & 0xffff_ffff_ffffL);
+    }
+
+    /** The port {@code mac} was last seen on in {@code vlan}, or {@link #NO_PORT}. Lock-free. */
+    public int lookup(int vlan, long mac) {
+        Table t = table;
+        int slot = t.find(key(vlan, mac));
+        return slot < 0 ? NO_PORT : (int) INTS.getOpaque(t.ports, slot) & ~STATIC_BIT;
+    }
+
+    /**
+     * Learns that {@code mac} in {@code vlan} lives behind {@code port}. The common case (known
+     * address, same port) only refreshes its time, without a lock.
+     *
+     * @return {@link #REFRESHED}, {@link #LEARNED}, {@link #MOVED}, {@link #REFUSED} (a limit was hit)
+     *     or {@link #STATIC_KEPT} (a static entry pins the address elsewhere)
+     */
+    public int learn(int vlan, long mac, int port, long now) {
+        long key = key(vlan, mac);
+        Table t = table;
+        int slot = t.find(key);
+        if (slot >= 0) {
+            int stored = (int) INTS.getOpaque(t.ports, slot);
+            if (stored == port) {
+                if (now - (long) LONGS.getOpaque(t.seen, slot) > REFRESH_NANOS) {
+                    LONGS.setOpaque(t.seen, slot, now);
+                }
+                return REFRESHED;
+            }
+            if ((stored & STATIC_BIT) != 0) {
+                return (stored & ~STATIC_BIT) == port ? REFRESHED : STATIC_KEPT;
+            }
+        }
+        return learnLocked(key, port, now);
+    }
+
+    private int learnLocked(long key, int port, long now) {
+        synchronized (writeLock) {
+            Table t = table;
+            int slot = t.find(key);
+            if (slot >= 0) {
+                int stored = t.ports[slot];
+                if ((stored & STATIC_BIT) != 0) {
+                    return (stored & ~STATIC_BIT) == port ? REFRESHED : STATIC_KEPT;
+                }
+                LONGS.setOpaque(t.seen, slot, now);
+                if (stored == port) {
+                    return REFRESHED;
+                }
+                if (perPort[port] >= maxPerPort) {
+                    refusedPort.increment();
+                    return REFUSED;
+                }
+                perPort[stored]--;
+                perPort[port]++;
+                INTS.setOpaque(t.ports, slot, port);
+                moves.increment();
+                return MOVED;
+            }
+            if (learnedCount >= maxEntries) {
+                refusedGlobal.increment();
+                return REFUSED;
+            }
+            if (perPort[port] >= maxPerPort) {
+                refusedPort.increment();
+                return REFUSED;
+            }
+            insert(key, port, now);
+            learnedCount++;
+            perPort[port]++;
+            learnedTotal.increment();
+            return LEARNED;
+        }
+    }
+
+    /** Adds or replaces a static entry: never ages, never moves, not counted against limits. */
+    public void addStatic(int vlan, long mac, int port) {
+        if ((mac & 0x0100_0000_0000L) != 0 || mac == 0) {
+            throw new IllegalArgumentException("static entries need a unicast, non-zero MAC");
+        }
+        synchronized (writeLock) {
+            removeLocked(key(vlan, mac));
+            insert(key(vlan, mac), port | STATIC_BIT, 0L);
+            staticCount++;
+        }
+    }
+
+    /** Removes the entry for {@code mac} in {@code vlan}; returns whether there was one. */
+    public boolean remove(int vlan, long mac) {
+        synchronized (writeLock) {
+            return removeLocked(key(vlan, mac));
+        }
+    }
+
+    /** Removes learned (and, if {@code includeStatic}, static) entries of {@code port}, or of every port when port is {@link #NO_PORT}. */
+    public int flush(int port, boolean includeStatic) {
+        synchronized (writeLock) {
+            Table t = table;
+            int removed = 0;
+            for (int i = 0; i < t.keys.length; i++) {
+                long k = t.keys[i];
+                if (k == EMPTY || k == TOMBSTONE) {
+                    continue;
+                }
+                int stored = t.ports[i];
+                boolean isStatic = (stored & STATIC_BIT) != 0;
+                if ((port == NO_PORT || (stored & ~STATIC_BIT) == port) && (includeStatic || !isStatic)) {
+                    removeSlot(t, i);
+                    removed++;
+                }
+            }
+            return removed;
+        }
+    }
+
+    /** Removes learned entries not refreshed for the ageing time; returns how many. */
+    public int age(long now) {
+        long limit = ageingNanos;
+        synchronized (writeLock) {
+            Table t = table;
+            int removed = 0;
+            for (int i = 0; i < t.keys.length; i++) {
+                long k = t.keys[i];
+                if (k != EMPTY && k != TOMBSTONE && (t.ports[i] & STATIC_BIT) == 0
+                        && now - (long) LONGS.getOpaque(t.seen, i) > limit) {
+                    removeSlot(t, i);
+                    removed++;
+                }
+            }
+            aged.add(removed);
+            return removed;
+        }
+    }
+
+    public void setAgeingNanos(long nanos) {
+        if (nanos <= 0) {
+            throw new IllegalArgumentException("ageing time must be positive");
+        }
+        ageingNanos = nanos;
+    }
+
+    public long ageingNanos() {
+        return ageingNanos;
+    }
+
+    /** Visits every entry (cold path: listing, saving static entries). */
+    public void forEach(long now, Visitor visitor) {
+        Table t = table;
+        for (int i = 0; i < t.keys.length; i++) {
+            long k = (long) LONGS.getAcquire(t.keys, i);
+            if (k == EMPTY || k == TOMBSTONE) {
+                continue;
+            }
+            int stored = (int) INTS.getOpaque(t.ports, i);
+            boolean isStatic = (stored & STATIC_BIT) != 0;
+            long age = isStatic ? 0 : now - (long) LONGS.getOpaque(t.seen, i);
+            visitor.entry((int) (k >>> 48), k & 0xffff_ffff_ffffL, stored & ~STATIC_BIT, isStatic, age);
+        }
+    }
+
+    /** Receives entries from {@link #forEach}. */
+    @FunctionalInterface
+    public interface Visitor {
+        void entry(int vlan, long mac, int port, boolean isStatic, long ageNanos);
+    }
+
+    /** Learned (non-static) entries now. */
+    public int learnedCount() {
+        synchronized (writeLock) {
+            return learnedCount;
+        }
+    }
+
+    public int staticCount() {
+        synchronized (writeLock) {
+            return staticCount;
+        }
+    }
+
+    public int learnedOnPort(int port) {
+        synchronized (writeLock) {
+            return perPort[port];
+        }
+    }
+
+    public int maxEntries() {
+        return maxEntries;
+    }
+
+    public int maxPerPort() {
+        return maxPerPort;
+    }
+
+    public long learnedTotal() {
+        return learnedTotal.sum();
+    }
+
+    public long moves() {
+        return moves.sum();
+    }
+
+    public long refusedGlobalLimit() {
+        return refusedGlobal.sum();
+    }
+
+    public long refusedPortLimit() {
+        return refusedPort.sum();
+    }
+
+    public long agedOut() {
+        return aged.sum();
+    }
+
+    private boolean removeLocked(long key) {
+        Table t = table;
+        int slot = t.find(key);
+        if (slot < 0) {
+            return false;
+        }
+        removeSlot(t, slot);
+        return true;
+    }
+
+    private void removeSlot(Table t, int slot) {
+        int stored = t.ports[slot];
+        if ((stored & STATIC_BIT) == 0) {
+            learnedCount--;
+            perPort[stored]--;
+        } else {
+            staticCount--;
+        }
+        LONGS.setRelease(t.keys, slot, TOMBSTONE);
+        tombstones++;
+    }
+
+    private void insert(long key, int storedPort, long now) {
+        Table t = table;
+        if (learnedCount + staticCount + tombstones + 1 > t.keys.length * 3 / 4) {
+            t = rebuild(t);
+        }
+        int mask = t.keys.length - 1;
+        int i = Table.home(key, mask);
+        while (true) {
+            long k = t.keys[i];
+            if (k == EMPTY || k == TOMBSTONE) {
+                if (k == TOMBSTONE) {
+                    tombstones--;
+                }
+                t.ports[i] = storedPort;
+                LONGS.setOpaque(t.seen, i, now);
+                LONGS.setRelease(t.keys, i, key);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /** Copies live entries into a fresh table to drop tombstones; readers keep using the old one until the switch. */
+    private Table rebuild(Table old) {
+        Table fresh = new Table(old.keys.length);
+        int mask = fresh.keys.length - 1;
+        for (int i = 0; i < old.keys.length; i++) {
+            long k = old.keys[i];
+            if (k == EMPTY || k == TOMBSTONE) {
+                continue;
+            }
+            int j = Table.home(k, mask);
+            while (fresh.keys[j] != EMPTY) {
+                j = (j + 1) & mask;
+            }
+            fresh.keys[j] = k;
+            fresh.ports[j] = old.ports[i];
+            fresh.seen[j] = (long) LONGS.getOpaque(old.seen, i);
+        }
+        tombstones = 0;
+        table = fresh;
+        return fresh;
+    }
+
+    private static final class Table {
+        final long[] keys;
+        final int[] ports;
+        final long[] seen;
+
+        Table(int capacity) {
+            keys = new long[capacity];
+            ports = new int[capacity];
+            seen = new long[capacity];
+        }
+
+        static int home(long key, int mask) {
+            long h = key * 0x9e3779b97f4a7c15L;
+            return (int) (h ^ (h >>> 29)) & mask;
+        }
+
+        /** Slot holding {@code key}, or -1. Lock-free. */
+        int find(long key) {
+            long[] k = keys;
+            int mask = k.length - 1;
+            int i = home(key, mask);
+            for (int probes = 0; probes <= mask; probes++) {
+                long stored = (long) LONGS.getAcquire(k, i);
+                if (stored == EMPTY) {
+                    return -1;
+                }
+                if (stored == key) {
+                    return i;
+                }
+                i = (i + 1) & mask;
+            }
+            return -1;
+        }
+    }
+}

@@ -1,0 +1,46 @@
+package io.vswitch.core.frame;
+
+/**
+ * A fixed set of reusable {@link Frame}s that one ingress queue fills per loop turn. Owned by the
+ * queue's datapath thread.
+ */
+public final class FrameBatch {
+    public static final int DEFAULT_CAPACITY = 64;
+
+    private final Frame[] frames;
+    private int count;
+
+    public FrameBatch(int capacity) {
+        frames = new Frame[capacity];
+        for (int i = 0; i < capacity; i++) {
+            frames[i] = new Frame();
+        }
+    }
+
+    public int capacity() {
+        return frames.length;
+    }
+
+    public Frame get(int index) {
+        return frames[index];
+    }
+
+    /** Frames filled so far in this turn. */
+    public int count() {
+        return count;
+    }
+
+    /** The next frame to fill, or null when the batch is full. */
+    public Frame next() {
+        return count < frames.length ? frames[count] : null;
+    }
+
+    /** Marks {@link #next()} as filled. */
+    public void commit() {
+        count++;
+    }
+
+    public void clear() {
+        count = 0;
+    }
+}

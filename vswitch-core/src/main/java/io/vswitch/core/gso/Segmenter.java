@@ -1,0 +1,153 @@
+package io.vswitch.core.gso;
+
+import io.vswitch.core.alloc.FragAllocator;
+import io.vswitch.core.alloc.NativeAddress;
+import io.vswitch.core.frame.DropReason;
+import io.vswitch.core.frame.EtherTypes;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.port.FrameSink;
+import io.vswitch.core.port.QueueCounters;
+import java.nio.ByteBuffer;
+
+/**
+ * Software GSO and checksum completion (the kernel's {@code skb_segment} and
+ * {@code skb_checksum_help}) for ports that cannot take offloads, such as a VM on a unix socket.
+ *
+ * <p>A TCP super-frame (GSO_TCPV4/TCPV6) is cut into segments of {@code gsoSize} payload bytes: each
+ * gets a copy of the headers with the IP length (and IPv4 ID and header checksum), the TCP sequence
+ * number and flags (FIN and PSH only on the last segment, CWR only on the first) fixed, and a full TCP
+ * checksum. A UDP super-frame (GSO_UDP_L4) is cut into datagrams of {@code gsoSize} payload bytes.
+ * A frame with only NEEDS_CSUM gets its checksum written in place.
+ *
+ * <p>One segmenter per datapath thread: it owns a small scratch allocator, and each segment is
+ * written, transmitted and released before the next one, so one fragment is enough and nothing is
+ * allocated per frame.
+ */
+public final class Segmenter {
+    private static final int TCP_FIN = 0x01;
+    private static final int TCP_PSH = 0x08;
+    private static final int TCP_CWR = 0x80;
+
+    private final FragAllocator scratch;
+    private final Frame segment = new Frame();
+
+    public Segmenter(NativeAddress addresses) {
+        this.scratch = new FragAllocator(FragAllocator.DEFAULT_CHUNK_SIZE, 2, 0, addresses);
+    }
+
+    /**
+     * Writes {@code frame}'s checksum in place if it still needs one (NEEDS_CSUM): the field at
+     * csum_start + csum_offset holds the pseudo-header sum, as the kernel leaves it.
+     *
+     * @return false if the offsets point outside the frame
+     */
+    public static boolean completeChecksum(Frame frame) {
+        int from = frame.csumStart();
+        int field = from + frame.csumOffset();
+        if (from >= frame.length() || field + 2 > frame.length()) {
+            return false;
+        }
+        ByteBuffer b = frame.buffer();
+        int base = frame.start();
+        int sum = Checksums.finish(Checksums.add(b, base + from, frame.length() - from, 0));
+        b.putShort(base + field, (short) sum);
+        frame.setOffload(VnetHeader.FLAG_DATA_VALID, VnetHeader.GSO_NONE, 0, 0, 0, 0);
+        return true;
+    }
+
+    /**
+     * Sends {@code frame} to {@code sink} in a form a port without offloads accepts: segmented if it
+     * is a super-frame, checksummed if it needs it. Counts what was sent or dropped on {@code counters}.
+     */
+    public void send(Frame frame, FrameSink sink, QueueCounters counters) {
+        if (!frame.isGso()) {
+            if (frame.needsChecksum() && !completeChecksum(frame)) {
+                counters.dropped(DropReason.BAD_VNET_HEADER.ordinal());
+                return;
+            }
+            transmit(frame, sink, counters);
+            return;
+        }
+        int type = frame.gsoType() & ~VnetHeader.GSO_ECN;
+        int l3 = frame.l3Offset();
+        int l4 = frame.l4Offset();
+        int mss = frame.gsoSize();
+        boolean tcp = (type == VnetHeader.GSO_TCPV4 || type == VnetHeader.GSO_TCPV6) && frame.ipProto() == EtherTypes.PROTO_TCP;
+        boolean udp = type == VnetHeader.GSO_UDP_L4 && frame.ipProto() == EtherTypes.PROTO_UDP;
+        if (l3 == Frame.NONE || l4 == Frame.NONE || mss == 0 || !(tcp || udp)) {
+            counters.dropped(DropReason.BAD_VNET_HEADER.ordinal());
+            return;
+        }
+        boolean v4 = frame.etherType() == EtherTypes.IPV4;
+        int headers = tcp ? l4 + (frame.u8(l4 + 12) >>> 4) * 4 : l4 + 8;
+        int payload = frame.length() - headers;
+        if (payload <= 0 || headers + mss > FragAllocator.MAX_FRAGMENT_FRAME) {
+            counters.dropped(DropReason.BAD_VNET_HEADER.ordinal());
+            return;
+        }
+        counters.segmented();
+        ByteBuffer src = frame.buffer();
+        int srcBase = frame.start();
+        int ipId = v4 ? frame.u16(l3 + 4) : 0;
+        long seq = tcp ? frame.i32(l4 + 4) & 0xffffffffL : 0;
+        int flags = tcp ? frame.u8(l4 + 13) : 0;
+        int index = 0;
+        for (int offset = 0; offset < payload; offset += mss, index++) {
+            int chunk = Math.min(mss, payload - offset);
+            boolean last = offset + chunk >= payload;
+            if (!scratch.allocate(segment, headers + chunk)) {
+                counters.dropped(DropReason.NO_BUFFER.ordinal());
+                return;
+            }
+            ByteBuffer dst = segment.buffer();
+            int base = segment.start();
+            dst.put(base, src, srcBase, headers);
+            dst.put(base + headers, src, srcBase + headers + offset, chunk);
+            int l4Length = headers - l4 + chunk;
+            if (v4) {
+                dst.putShort(base + l3 + 2, (short) (l4 - l3 + l4Length));
+                dst.putShort(base + l3 + 4, (short) (ipId + (tcp ? index : 0)));
+                dst.putShort(base + l3 + 10, (short) Checksums.ipv4Header(dst, base + l3, l4 - l3));
+            } else {
+                dst.putShort(base + l3 + 4, (short) (l4 - l3 - 40 + l4Length));
+            }
+            int checkField;
+            if (tcp) {
+                dst.putInt(base + l4 + 4, (int) (seq + offset));
+                int segFlags = flags;
+                if (!last) {
+                    segFlags &= ~(TCP_FIN | TCP_PSH);
+                }
+                if (index > 0) {
+                    segFlags &= ~TCP_CWR;
+                }
+                dst.put(base + l4 + 13, (byte) segFlags);
+                checkField = base + l4 + 16;
+            } else {
+                dst.putShort(base + l4 + 4, (short) l4Length);
+                checkField = base + l4 + 6;
+            }
+            int proto = tcp ? EtherTypes.PROTO_TCP : EtherTypes.PROTO_UDP;
+            dst.putShort(checkField, (short) 0);
+            long sum = v4 ? Checksums.pseudoIpv4(dst, base + l3, proto, l4Length)
+                    : Checksums.pseudoIpv6(dst, base + l3, proto, l4Length);
+            int check = Checksums.finish(Checksums.add(dst, base + l4, l4Length, sum));
+            if (udp && check == 0) {
+                check = 0xffff; // RFC 768: zero means "no checksum"
+            }
+            dst.putShort(checkField, (short) check);
+            transmit(segment, sink, counters);
+            segment.release();
+        }
+    }
+
+    private static void transmit(Frame frame, FrameSink sink, QueueCounters counters) {
+        int rc = sink.transmit(frame);
+        if (rc == FrameSink.SENT) {
+            counters.transmitted(frame.length());
+        } else {
+            counters.dropped(rc);
+        }
+    }
+}

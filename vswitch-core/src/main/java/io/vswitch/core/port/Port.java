@@ -1,0 +1,29 @@
+package io.vswitch.core.port;
+
+/**
+ * A switch port: a set of queues to a device, a VM or a tunnel. Created and closed by whoever adds
+ * it to the switch (the daemon's port registry); the bridge only uses it.
+ */
+public interface Port extends AutoCloseable {
+    String name();
+
+    /** Kind shown to operators: {@code tap}, {@code vm-stream}, {@code vm-dgram}, ... */
+    String kind();
+
+    int queueCount();
+
+    PortQueue queue(int index);
+
+    /** {@link Offloads} bits the port's queues accept on transmit. */
+    int offloads();
+
+    /** Largest frame (Ethernet header included, no offload) the port accepts. */
+    int maxFrameLength();
+
+    /** Whether the underlying link still exists and is up. */
+    boolean linkUp();
+
+    /** Releases the device or sockets. Queues must no longer be used. */
+    @Override
+    void close();
+}

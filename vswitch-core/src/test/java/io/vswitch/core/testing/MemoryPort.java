@@ -1,0 +1,170 @@
+package io.vswitch.core.testing;
+
+import io.vswitch.core.alloc.FragAllocator;
+import io.vswitch.core.alloc.NativeAddress;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.port.FrameSink;
+import io.vswitch.core.port.Offloads;
+import io.vswitch.core.port.Port;
+import io.vswitch.core.port.PortQueue;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * An in-memory port for tests and benchmarks: frames are injected as byte arrays and transmitted
+ * frames are copied out (or only counted, when {@code keep} is false). Not for production use.
+ */
+public final class MemoryPort implements Port {
+    private final String name;
+    private final MemoryQueue[] queues;
+    private final int offloads;
+    private volatile boolean linkUp = true;
+
+    public MemoryPort(String name, int queueCount) {
+        this(name, queueCount, Offloads.NONE, true);
+    }
+
+    public MemoryPort(String name, int queueCount, int offloads, boolean keep) {
+        this.name = name;
+        this.offloads = offloads;
+        this.queues = new MemoryQueue[queueCount];
+        for (int i = 0; i < queueCount; i++) {
+            queues[i] = new MemoryQueue(i, keep);
+        }
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public String kind() {
+        return "memory";
+    }
+
+    @Override
+    public int queueCount() {
+        return queues.length;
+    }
+
+    @Override
+    public MemoryQueue queue(int index) {
+        return queues[index];
+    }
+
+    @Override
+    public int offloads() {
+        return offloads;
+    }
+
+    @Override
+    public int maxFrameLength() {
+        return 1518;
+    }
+
+    @Override
+    public boolean linkUp() {
+        return linkUp;
+    }
+
+    public void setLinkUp(boolean up) {
+        linkUp = up;
+    }
+
+    @Override
+    public void close() {
+    }
+
+    /** All frames transmitted on any queue, oldest first, and forgets them. */
+    public List<Sent> drain() {
+        List<Sent> out = new ArrayList<>();
+        for (MemoryQueue q : queues) {
+            out.addAll(q.sent);
+            q.sent.clear();
+        }
+        return out;
+    }
+
+    /** A transmitted frame as it left: bytes plus offload state and queue. */
+    public record Sent(int queue, byte[] bytes, int gsoType, int vnetFlags) {
+    }
+
+    /** One queue: an injection FIFO on the receive side, a capture list on the transmit side. */
+    public final class MemoryQueue implements PortQueue {
+        private final int index;
+        private final boolean keep;
+        private final FragAllocator allocator = new FragAllocator(NativeAddress.NONE);
+        private final ArrayDeque<byte[]> pending = new ArrayDeque<>();
+        private final List<Sent> sent = new ArrayList<>();
+        private byte[] repeat;
+        private long transmitted;
+        private int result = FrameSink.SENT;
+
+        MemoryQueue(int index, boolean keep) {
+            this.index = index;
+            this.keep = keep;
+        }
+
+        public void inject(byte[] frame) {
+            pending.add(frame);
+        }
+
+        /** Makes every receive fill the whole batch with copies of {@code frame} (benchmarks). */
+        public void repeat(byte[] frame) {
+            repeat = frame;
+        }
+
+        /** Makes transmits fail with {@code dropReason} ordinal, or succeed with {@link FrameSink#SENT}. */
+        public void failTransmits(int dropReason) {
+            result = dropReason;
+        }
+
+        public long transmitted() {
+            return transmitted;
+        }
+
+        @Override
+        public int index() {
+            return index;
+        }
+
+        @Override
+        public int receive(FrameBatch batch) {
+            int n = 0;
+            Frame frame;
+            while ((frame = batch.next()) != null) {
+                byte[] bytes = repeat != null ? repeat : pending.poll();
+                if (bytes == null) {
+                    break;
+                }
+                if (!allocator.allocate(frame, bytes.length)) {
+                    break;
+                }
+                frame.buffer().put(frame.start(), bytes, 0, bytes.length);
+                batch.commit();
+                n++;
+            }
+            return n;
+        }
+
+        @Override
+        public FragAllocator allocator() {
+            return allocator;
+        }
+
+        @Override
+        public int transmit(Frame frame) {
+            if (result != FrameSink.SENT) {
+                return result;
+            }
+            transmitted++;
+            if (keep) {
+                sent.add(new Sent(index, frame.toBytes(), frame.gsoType(), frame.vnetFlags()));
+            }
+            return FrameSink.SENT;
+        }
+    }
+}
