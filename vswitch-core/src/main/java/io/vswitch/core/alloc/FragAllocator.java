@@ -166,6 +166,17 @@ public final class FragAllocator {
         frame.setLength(frameLength);
     }
 
+    /**
+     * Undoes a {@link #reserve} whose read brought nothing (EAGAIN): the fragment goes back to the
+     * chunk if it was the last one carved, and the frame is released.
+     */
+    public void cancel(Frame frame) {
+        if (frame.chunk() == current && frame.limit() == offset) {
+            offset = frame.fragmentStart();
+        }
+        frame.release();
+    }
+
     /** Gives back the tail of the most recently carved fragment beyond the frame's length. */
     public void trim(Frame frame) {
         if (frame.chunk() == current && frame.limit() == offset) {

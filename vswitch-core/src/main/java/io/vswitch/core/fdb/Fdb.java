@@ -44,8 +44,8 @@ public final class Fdb {
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
     private static final VarHandle INTS = MethodHandles.arrayElementVarHandle(int[].class);
 
-    private final int maxEntries;
-    private final int maxPerPort;
+    private volatile int maxEntries;
+    private volatile int maxPerPort;
     private final int[] perPort;
     private final Object writeLock = new Object();
     private volatile Table table;
@@ -71,7 +71,7 @@ public final class Fdb {
         this.maxEntries = maxEntries;
         this.maxPerPort = maxPerPort;
         this.perPort = new int[maxPorts];
-        this.table = new Table(Integer.highestOneBit(Math.max(16, maxEntries * 2 - 1)) << 1);
+        this.table = new Table(capacityFor(maxEntries));
     }
 
     /** Packs a table key. VLAN 0 stands for "untagged / no VLAN". */
@@ -261,6 +261,20 @@ public final class Fdb {
         }
     }
 
+    /**
+     * Changes the limits. Entries already learned stay; the table grows on its next rebuild if the new
+     * global limit needs more room.
+     */
+    public void setLimits(int newMaxEntries, int newMaxPerPort) {
+        if (newMaxEntries < 1 || newMaxPerPort < 1) {
+            throw new IllegalArgumentException("FDB limits must be positive");
+        }
+        synchronized (writeLock) {
+            maxEntries = newMaxEntries;
+            maxPerPort = newMaxPerPort;
+        }
+    }
+
     public int maxEntries() {
         return maxEntries;
     }
@@ -333,9 +347,16 @@ public final class Fdb {
         }
     }
 
-    /** Copies live entries into a fresh table to drop tombstones; readers keep using the old one until the switch. */
+    private static int capacityFor(int entries) {
+        return Integer.highestOneBit(Math.max(16, entries * 2 - 1)) << 1;
+    }
+
+    /**
+     * Copies live entries into a fresh table to drop tombstones (and to grow, if the limit was raised);
+     * readers keep using the old one until the switch.
+     */
     private Table rebuild(Table old) {
-        Table fresh = new Table(old.keys.length);
+        Table fresh = new Table(Math.max(old.keys.length, capacityFor(maxEntries + staticCount)));
         int mask = fresh.keys.length - 1;
         for (int i = 0; i < old.keys.length; i++) {
             long k = old.keys[i];

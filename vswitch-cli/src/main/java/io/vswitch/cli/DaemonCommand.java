@@ -1,0 +1,88 @@
+package io.vswitch.cli;
+
+import io.vswitch.daemon.PortSpec;
+import io.vswitch.daemon.Vswitchd;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code vswitch daemon}: runs the switch in the foreground until SIGINT or SIGTERM. */
+@Command(name = "daemon", mixinStandardHelpOptions = true,
+        description = {"Run the switch in the foreground. Ctrl-C or SIGTERM stops it cleanly: datapath threads joined,",
+            "TAPs it created removed, final counters logged. Prints '" + Vswitchd.READY + "' once every port is up."})
+final class DaemonCommand implements Callable<Integer> {
+    @Option(names = "--socket", paramLabel = "PATH", description = "Control socket (default: " + ClientOptions.DEFAULT_SOCKET + ").")
+    Path socket;
+
+    @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/vswitch",
+            description = "Where the configuration is kept (default: ${DEFAULT-VALUE}).")
+    Path stateDir;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Configuration file (default: STATE_DIR/vswitch.json).")
+    Path config;
+
+    @Option(names = "--port", paramLabel = "SPEC",
+            description = "Add a port at start, e.g. tap:tap0 or tap:tap1,queues=4,vlan=10,netns=ns1 (trunk=10+20, native=V, mtu=M, mac=M).")
+    List<String> ports = new ArrayList<>();
+
+    @Option(names = "--group", paramLabel = "NAME", description = "Group whose members may use the control socket besides root.")
+    String group;
+
+    @Option(names = "--metrics", paramLabel = "HOST:PORT", description = "Serve Prometheus metrics over HTTP, e.g. 127.0.0.1:9477 (off by default).")
+    String metrics;
+
+    @Override
+    public Integer call() throws Exception {
+        List<PortSpec> specs = new ArrayList<>();
+        for (String text : ports) {
+            try {
+                specs.add(PortSpec.parse(text));
+            } catch (IllegalArgumentException e) {
+                System.err.println("vswitch daemon: --port " + text + ": " + e.getMessage());
+                return 2;
+            }
+        }
+        Path socketPath = socket != null ? socket : VswitchCli.globalSocket != null ? VswitchCli.globalSocket
+                : Path.of(ClientOptions.DEFAULT_SOCKET);
+        Files.createDirectories(stateDir);
+        Path configFile = config != null ? config : stateDir.resolve("vswitch.json");
+        Vswitchd.Options options = new Vswitchd.Options(socketPath, stateDir, configFile, specs, gid(group),
+                metrics == null ? null : io.vswitch.metrics.MetricsServer.parseAddress(metrics));
+        Vswitchd daemon;
+        try {
+            daemon = Vswitchd.start(options);
+        } catch (IOException e) {
+            System.err.println("vswitch daemon: " + e.getMessage());
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            daemon.close();
+            stopped.countDown();
+        }, "shutdown"));
+        System.out.println(Vswitchd.READY);
+        System.out.flush();
+        stopped.await();
+        return 0;
+    }
+
+    /** Numeric id of group {@code name} from /etc/group, -1 for none. */
+    static int gid(String name) throws IOException {
+        if (name == null) {
+            return -1;
+        }
+        for (String line : Files.readAllLines(Path.of("/etc/group"))) {
+            String[] f = line.split(":");
+            if (f.length > 2 && f[0].equals(name)) {
+                return Integer.parseInt(f[2]);
+            }
+        }
+        throw new IOException("group '" + name + "' does not exist (see /etc/group; create it with groupadd)");
+    }
+}

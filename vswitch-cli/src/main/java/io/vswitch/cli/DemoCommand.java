@@ -1,0 +1,151 @@
+package io.vswitch.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.vswitch.control.ControlClient;
+import io.vswitch.daemon.PortSpec;
+import io.vswitch.daemon.Vswitchd;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code vswitch demo}: the switch on an embedded default. Starts a daemon in this process with two
+ * TAP ports, each moved into a network namespace of its own (198.18.0.1 and 198.18.0.2), pings and
+ * runs a short iperf3 through it, shows the learned FDB and counters, and removes everything.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = "Start the switch with two namespaces on it, ping and iperf3 through it, show FDB and counters, clean up. Needs root.")
+final class DemoCommand implements Callable<Integer> {
+    @Option(names = "--seconds", defaultValue = "3", description = "iperf3 duration (default ${DEFAULT-VALUE}).")
+    int seconds;
+
+    private final List<String> namespaces = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        if (!"0".equals(run(false, "id", "-u").trim())) {
+            System.err.println("vswitch demo: needs root to create TAPs and namespaces: run 'sudo ./vswitch demo'");
+            return 1;
+        }
+        String prefix = "vsdemo" + Long.toHexString(ProcessHandle.current().pid());
+        String nsA = prefix + "a";
+        String nsB = prefix + "b";
+        Path dir = Files.createTempDirectory("vswitch-demo");
+        Vswitchd daemon = null;
+        Thread cleanup = new Thread(() -> removeNamespaces(), "demo-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        try {
+            for (String ns : List.of(nsA, nsB)) {
+                run(true, "ip", "netns", "add", ns);
+                namespaces.add(ns);
+            }
+            String tapA = "vsd" + Long.toHexString(ProcessHandle.current().pid()) + "a";
+            String tapB = "vsd" + Long.toHexString(ProcessHandle.current().pid()) + "b";
+            Path socket = dir.resolve("vswitchd.sock");
+            daemon = Vswitchd.start(new Vswitchd.Options(socket, dir, dir.resolve("vswitch.json"),
+                    List.of(PortSpec.parse("tap:" + tapA + ",netns=" + nsA), PortSpec.parse("tap:" + tapB + ",queues=2,netns=" + nsB)),
+                    -1, null));
+            System.out.println("== switch up: ports " + tapA + " (in " + nsA + ") and " + tapB + " (in " + nsB + ", 2 queues)");
+            configure(nsA, tapA, "198.18.0.1/24");
+            configure(nsB, tapB, "198.18.0.2/24");
+
+            System.out.println("\n== ping 198.18.0.2 from " + nsA);
+            System.out.print(run(true, "ip", "netns", "exec", nsA, "ping", "-c", "3", "-i", "0.2", "198.18.0.2"));
+
+            if (onPath("iperf3")) {
+                System.out.println("\n== iperf3 TCP for " + seconds + " s, " + nsA + " -> " + nsB);
+                Process server = new ProcessBuilder("ip", "netns", "exec", nsB, "iperf3", "-s", "-1").redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                Thread.sleep(500);
+                String out = run(true, "ip", "netns", "exec", nsA, "iperf3", "-c", "198.18.0.2", "-t", Integer.toString(seconds));
+                for (String line : out.split("\n")) {
+                    if (line.contains("sender") || line.contains("receiver")) {
+                        System.out.println(line);
+                    }
+                }
+                server.waitFor(5, TimeUnit.SECONDS);
+                server.destroyForcibly();
+            } else {
+                System.out.println("\n(iperf3 is not installed: apt-get install iperf3 to see a throughput run)");
+            }
+
+            try (ControlClient client = ControlClient.connect(socket)) {
+                System.out.println("\n== learned FDB");
+                Table fdb = new Table("MAC", "VLAN", "PORT", "AGE");
+                for (JsonNode e : client.call("fdb-show", ClientOptions.args())) {
+                    fdb.row(e.path("mac").asText(), e.path("vlan").asInt(), e.path("port").asText(),
+                            String.format("%.1fs", e.path("ageSeconds").asDouble()));
+                }
+                System.out.print(fdb);
+                System.out.println("\n== counters");
+                Table t = new Table("PORT", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "RX-GSO", "DROPS");
+                for (JsonNode p : client.call("show", ClientOptions.args()).path("ports")) {
+                    t.row(p.path("name").asText(), p.path("rxPackets").asLong(), p.path("rxBytes").asLong(),
+                            p.path("txPackets").asLong(), p.path("txBytes").asLong(), p.path("rxGsoFrames").asLong(),
+                            p.path("drops").toString());
+                }
+                System.out.print(t);
+            }
+            return 0;
+        } finally {
+            if (daemon != null) {
+                daemon.close();
+            }
+            removeNamespaces();
+            Runtime.getRuntime().removeShutdownHook(cleanup);
+            try (var files = Files.list(dir)) {
+                for (Path p : files.toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+            Files.deleteIfExists(dir);
+            System.out.println("\n== cleaned up: namespaces and TAPs removed");
+        }
+    }
+
+    private void configure(String ns, String dev, String cidr) throws IOException, InterruptedException {
+        run(true, "ip", "-n", ns, "link", "set", "lo", "up");
+        run(true, "ip", "-n", ns, "addr", "add", cidr, "dev", dev);
+        run(true, "ip", "-n", ns, "link", "set", dev, "up");
+    }
+
+    private synchronized void removeNamespaces() {
+        for (String ns : namespaces) {
+            try {
+                run(false, "ip", "netns", "del", ns);
+            } catch (IOException | InterruptedException e) {
+                System.err.println("could not remove namespace " + ns + ": " + e.getMessage());
+            }
+        }
+        namespaces.clear();
+    }
+
+    private static boolean onPath(String tool) {
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
+            if (Files.isExecutable(Path.of(dir, tool))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String run(boolean check, String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IOException(String.join(" ", command) + " timed out");
+        }
+        if (check && p.exitValue() != 0) {
+            throw new IOException(String.join(" ", command) + " failed: " + out.trim());
+        }
+        return out;
+    }
+}

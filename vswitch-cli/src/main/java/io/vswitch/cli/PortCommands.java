@@ -1,0 +1,177 @@
+package io.vswitch.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vswitch.control.ControlException;
+import io.vswitch.daemon.PortSpec;
+import java.util.List;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** Port commands: add-port, del-port, set-port, list-ports. */
+final class PortCommands {
+    private PortCommands() {
+    }
+
+    /** Either an access VLAN or a trunk (with optional native VLAN) or back to untagged. */
+    static final class VlanMode {
+        @Option(names = "--vlan", paramLabel = "V", description = "Access port in VLAN V (1-4094): untagged frames only.")
+        Integer vlan;
+
+        @Option(names = "--trunk", paramLabel = "V1,V2", split = ",", description = "Trunk port carrying these VLANs tagged.")
+        List<Integer> trunk;
+    }
+
+    @Command(name = "add-port", mixinStandardHelpOptions = true, description = "Add a port to the running switch.")
+    static final class AddPort extends ClientCommand {
+        @Parameters(paramLabel = "NAME", description = "Port name (for a TAP, the interface name).")
+        String name;
+
+        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream or vm-dgram.")
+        String type;
+
+        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP (1-16), one datapath thread each.")
+        Integer queues;
+
+        @ArgGroup(exclusive = true)
+        VlanMode vlans;
+
+        @Option(names = "--native", paramLabel = "V", description = "Native (untagged) VLAN of a trunk.")
+        Integer nativeVlan;
+
+        @Option(names = "--mtu", paramLabel = "M", description = "MTU to set on the TAP.")
+        Integer mtu;
+
+        @Option(names = "--netns", paramLabel = "NS", description = "Move the TAP into this network namespace.")
+        String netns;
+
+        @Option(names = "--mac", paramLabel = "MAC", description = "MAC address to set on the TAP.")
+        String mac;
+
+        @Option(names = "--path", paramLabel = "SOCKET", description = "Unix socket of a VM port.")
+        String path;
+
+        @Option(names = "--peer", paramLabel = "SOCKET", description = "QEMU's own socket (vm-dgram).")
+        String peer;
+
+        @Override
+        int run() throws ControlException {
+            PortSpec spec;
+            try {
+                spec = new PortSpec(name, type, queues, vlans == null ? null : vlans.vlan,
+                        vlans == null ? null : vlans.trunk, nativeVlan, mtu, netns, mac, path, peer, null, null, null);
+            } catch (IllegalArgumentException e) {
+                throw new ControlException(ControlException.INVALID_ARGUMENT, e.getMessage());
+            }
+            ObjectNode args = io.vswitch.control.Protocol.JSON.valueToTree(spec);
+            JsonNode result = client.call("add-port", args);
+            return client.print(result, () -> System.out.println("added port " + result.path("name").asText()
+                    + " (" + result.path("type").asText() + ", " + result.path("vlanMode").asText() + ")"));
+        }
+    }
+
+    @Command(name = "del-port", mixinStandardHelpOptions = true, description = "Remove a port (a TAP the switch created is deleted).")
+    static final class DelPort extends ClientCommand {
+        @Parameters(paramLabel = "NAME")
+        String name;
+
+        @Override
+        int run() throws ControlException {
+            ObjectNode args = ClientOptions.args().put("name", name);
+            JsonNode result = client.call("del-port", args);
+            return client.print(result, () -> System.out.println("removed port " + name));
+        }
+    }
+
+    @Command(name = "set-port", mixinStandardHelpOptions = true, description = "Change a port's VLANs, learning, flooding or admin state.")
+    static final class SetPort extends ClientCommand {
+        @Parameters(paramLabel = "NAME")
+        String name;
+
+        @ArgGroup(exclusive = true)
+        VlanMode vlans;
+
+        @Option(names = "--native", paramLabel = "V", description = "Native (untagged) VLAN of a trunk.")
+        Integer nativeVlan;
+
+        @Option(names = "--untagged", description = "Back to the default: all VLANs, untagged frames in VLAN 0.")
+        boolean untagged;
+
+        @Option(names = "--learning", paramLabel = "on|off", converter = OnOff.class, description = "Learn source addresses.")
+        Boolean learning;
+
+        @Option(names = "--flooding", paramLabel = "on|off", converter = OnOff.class, description = "Receive flooded frames.")
+        Boolean flooding;
+
+        @Option(names = "--admin", paramLabel = "up|down", description = "Administrative state.")
+        String admin;
+
+        @Override
+        int run() throws ControlException {
+            ObjectNode args = ClientOptions.args().put("name", name);
+            if (untagged) {
+                args.put("untagged", true);
+            }
+            if (vlans != null && vlans.vlan != null) {
+                args.put("vlan", vlans.vlan);
+            }
+            if (vlans != null && vlans.trunk != null) {
+                ArrayNode trunk = args.putArray("trunk");
+                vlans.trunk.forEach(trunk::add);
+            }
+            if (nativeVlan != null) {
+                args.put("native", nativeVlan);
+            }
+            if (learning != null) {
+                args.put("learning", learning);
+            }
+            if (flooding != null) {
+                args.put("flooding", flooding);
+            }
+            if (admin != null) {
+                args.put("admin", admin);
+            }
+            JsonNode result = client.call("set-port", args);
+            return client.print(result, () -> System.out.println("port " + name + ": " + result.path("vlanMode").asText()
+                    + ", learning " + onOff(result.path("learning").asBoolean())
+                    + ", flooding " + onOff(result.path("flooding").asBoolean())
+                    + ", admin " + result.path("admin").asText()));
+        }
+    }
+
+    @Command(name = "list-ports", mixinStandardHelpOptions = true, description = "List port names and kinds.")
+    static final class ListPorts extends ClientCommand {
+        @Override
+        int run() throws ControlException {
+            JsonNode result = client.call("list-ports", ClientOptions.args()).path("ports");
+            return client.print(result, () -> {
+                for (JsonNode p : result) {
+                    System.out.println(p.path("name").asText() + "\t" + p.path("type").asText());
+                }
+            });
+        }
+    }
+
+    static String onOff(boolean value) {
+        return value ? "on" : "off";
+    }
+
+    /** Converts on/off (and true/false, yes/no). */
+    static final class OnOff implements picocli.CommandLine.ITypeConverter<Boolean> {
+        @Override
+        public Boolean convert(String value) {
+            switch (value.toLowerCase(java.util.Locale.ROOT)) {
+                case "on", "true", "yes" -> {
+                    return true;
+                }
+                case "off", "false", "no" -> {
+                    return false;
+                }
+                default -> throw new picocli.CommandLine.TypeConversionException("'" + value + "' is not on or off");
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+package io.vswitch.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.vswitch.control.ControlException;
+import picocli.CommandLine.Command;
+
+/** {@code vswitch show}: ports, their state and counters, and the FDB summary. */
+@Command(name = "show", mixinStandardHelpOptions = true, description = "Show ports, their state and counters.")
+final class ShowCommand extends ClientCommand {
+    @Override
+    int run() throws ControlException {
+        JsonNode result = client.call("show", ClientOptions.args());
+        return client.print(result, () -> {
+            Table t = new Table("PORT", "TYPE", "Q", "VLAN", "LINK", "ADMIN", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "DROPS");
+            for (JsonNode p : result.path("ports")) {
+                long drops = 0;
+                for (JsonNode n : p.path("drops")) {
+                    drops += n.asLong();
+                }
+                t.row(p.path("name").asText(), p.path("type").asText(), p.path("queues").asInt(),
+                        p.path("vlanMode").asText(), p.path("link").asText(), p.path("admin").asText(),
+                        p.path("rxPackets").asLong(), p.path("rxBytes").asLong(), p.path("txPackets").asLong(),
+                        p.path("txBytes").asLong(), drops);
+            }
+            System.out.print(t);
+            for (JsonNode p : result.path("ports")) {
+                if (p.hasNonNull("qemu")) {
+                    System.out.println(p.path("name").asText() + ": qemu " + p.path("qemu").asText());
+                }
+            }
+            JsonNode fdb = result.path("fdb");
+            System.out.println("fdb: " + fdb.path("learned").asInt() + " learned, " + fdb.path("static").asInt()
+                    + " static, limit " + fdb.path("maxEntries").asInt() + " (" + fdb.path("maxPerPort").asInt()
+                    + " per port), ageing " + fdb.path("ageingSeconds").asLong() + " s, moves " + fdb.path("moves").asLong());
+        });
+    }
+}

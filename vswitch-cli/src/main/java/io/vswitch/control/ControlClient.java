@@ -1,0 +1,78 @@
+package io.vswitch.control;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.file.Path;
+import jnr.unixsocket.UnixSocketAddress;
+import jnr.unixsocket.UnixSocketChannel;
+
+/** The CLI's side of the control socket: one connection, requests answered in order. */
+public final class ControlClient implements AutoCloseable {
+    private final UnixSocketChannel channel;
+    private final OutputStream out;
+    private final InputStream in;
+
+    private ControlClient(UnixSocketChannel channel) {
+        this.channel = channel;
+        this.out = Channels.newOutputStream(channel);
+        this.in = new BufferedInputStream(Channels.newInputStream(channel));
+    }
+
+    /** Connects, or explains why not in terms of what to do about it. */
+    public static ControlClient connect(Path socket) throws ControlException {
+        try {
+            return new ControlClient(UnixSocketChannel.open(new UnixSocketAddress(socket.toFile())));
+        } catch (IOException e) {
+            String why = e.getMessage() == null ? e.toString() : e.getMessage();
+            throw new ControlException(ControlException.FAILED, "cannot reach the daemon at " + socket + " (" + why
+                    + "): is it running? Start it with 'sudo ./vswitch daemon', or pass --socket PATH");
+        }
+    }
+
+    /** Sends {@code cmd} and returns its result, or throws the daemon's error. */
+    public JsonNode call(String cmd, ObjectNode args) throws ControlException {
+        try {
+            ControlServer.write(out, Protocol.request(cmd, args));
+            JsonNode reply = readReply();
+            if (reply.path("ok").asBoolean()) {
+                return reply.path("result");
+            }
+            JsonNode error = reply.path("error");
+            throw new ControlException(error.path("code").asText(ControlException.FAILED), error.path("message").asText());
+        } catch (IOException e) {
+            throw new ControlException(ControlException.FAILED, "control connection failed: " + e.getMessage());
+        }
+    }
+
+    private JsonNode readReply() throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        int b;
+        while ((b = in.read()) >= 0 && b != '\n') {
+            bytes.write(b);
+        }
+        if (b < 0 && bytes.size() == 0) {
+            throw new IOException("the daemon closed the connection");
+        }
+        return Protocol.JSON.readTree(bytes.toByteArray());
+    }
+
+    /** The raw stream after a streaming reply (capture). */
+    public InputStream stream() {
+        return in;
+    }
+
+    @Override
+    public void close() {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            // nothing left to do with a connection that will not close
+        }
+    }
+}

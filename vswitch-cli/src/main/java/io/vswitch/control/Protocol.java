@@ -1,0 +1,54 @@
+package io.vswitch.control;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+/**
+ * The control protocol: one JSON object per line each way over a unix stream socket.
+ *
+ * <pre>
+ * request:  {"v":1, "cmd":"add-port", "args":{...}}
+ * reply:    {"v":1, "ok":true, "result":{...}}
+ *           {"v":1, "ok":false, "error":{"code":"NO_SUCH_PORT", "message":"..."}}
+ * </pre>
+ * A request longer than {@value #MAX_REQUEST_BYTES} bytes is refused. {@code capture} is the one
+ * streaming command: after its reply the daemon keeps writing frames (see the capture package).
+ */
+public final class Protocol {
+    public static final int VERSION = 1;
+    public static final int MAX_REQUEST_BYTES = 64 * 1024;
+
+    /** Shared mapper; thread-safe once configured. */
+    public static final ObjectMapper JSON = new ObjectMapper()
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
+
+    private Protocol() {
+    }
+
+    public static ObjectNode request(String cmd, ObjectNode args) {
+        ObjectNode req = JSON.createObjectNode();
+        req.put("v", VERSION);
+        req.put("cmd", cmd);
+        req.set("args", args == null ? JSON.createObjectNode() : args);
+        return req;
+    }
+
+    public static ObjectNode ok(Object result) {
+        ObjectNode reply = JSON.createObjectNode();
+        reply.put("v", VERSION);
+        reply.put("ok", true);
+        reply.set("result", JSON.valueToTree(result));
+        return reply;
+    }
+
+    public static ObjectNode error(String code, String message) {
+        ObjectNode reply = JSON.createObjectNode();
+        reply.put("v", VERSION);
+        reply.put("ok", false);
+        ObjectNode error = reply.putObject("error");
+        error.put("code", code);
+        error.put("message", message);
+        return reply;
+    }
+}

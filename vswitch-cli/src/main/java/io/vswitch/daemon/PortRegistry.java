@@ -1,0 +1,143 @@
+package io.vswitch.daemon;
+
+import io.vswitch.core.bridge.Bridge;
+import io.vswitch.core.bridge.BridgePort;
+import io.vswitch.core.port.Port;
+import io.vswitch.core.vlan.VlanMembership;
+import io.vswitch.tap.ErrnoException;
+import io.vswitch.tap.PollableQueue;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The daemon's ports (the kernel's {@code br_if.c} for the running switch): creating a port from its
+ * spec, attaching it to the bridge, starting one {@link DatapathThread} per queue, and the reverse.
+ * Owns every port it created and closes it on removal. Not thread-safe: the daemon calls it under
+ * its own lock.
+ */
+final class PortRegistry implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(PortRegistry.class);
+
+    private final Bridge bridge;
+    private final PortFactory factory;
+    private final Map<String, Entry> entries = new LinkedHashMap<>();
+
+    /** A running port: its spec, its bridge port and threads, and how often its link went away. */
+    static final class Entry {
+        final BridgePort bridgePort;
+        final List<DatapathThread> threads = new ArrayList<>();
+        final AtomicLong linkLosses = new AtomicLong();
+        PortSpec spec;
+
+        Entry(PortSpec spec, BridgePort bridgePort) {
+            this.spec = spec;
+            this.bridgePort = bridgePort;
+        }
+    }
+
+    PortRegistry(Bridge bridge, PortFactory factory) {
+        this.bridge = bridge;
+        this.factory = factory;
+    }
+
+    /** Creates, attaches and starts the port. On failure nothing of it is left behind. */
+    Entry add(PortSpec spec) throws IOException {
+        if (entries.containsKey(spec.name())) {
+            throw new IllegalArgumentException("port " + spec.name() + " already exists: remove it first or use set-port");
+        }
+        Port port = factory.create(spec);
+        BridgePort bridgePort;
+        try {
+            bridgePort = bridge.attach(port, membership(spec));
+        } catch (RuntimeException e) {
+            port.close();
+            throw e;
+        }
+        Entry entry = new Entry(spec, bridgePort);
+        applyFlags(entry);
+        try {
+            for (int q = 0; q < port.queueCount(); q++) {
+                entry.threads.add(new DatapathThread(bridge, bridgePort, (PollableQueue) port.queue(q), () -> linkLost(entry)));
+            }
+        } catch (ErrnoException e) {
+            entry.threads.forEach(DatapathThread::shutdown);
+            bridge.detach(bridgePort);
+            port.close();
+            throw e;
+        }
+        entries.put(spec.name(), entry);
+        entry.threads.forEach(Thread::start);
+        LOG.info("port {} added: {} queues={} {}", spec.name(), spec.type(), port.queueCount(), bridgePort.vlans());
+        return entry;
+    }
+
+    /** Stops the port's threads, detaches it, closes it. */
+    boolean remove(String name) {
+        Entry entry = entries.remove(name);
+        if (entry == null) {
+            return false;
+        }
+        stop(entry);
+        LOG.info("port {} removed", name);
+        return true;
+    }
+
+    /** Applies a changed spec of an existing port (VLANs, flags) without recreating it. */
+    void update(PortSpec spec) {
+        Entry entry = entries.get(spec.name());
+        entry.spec = spec;
+        entry.bridgePort.setVlans(membership(spec));
+        applyFlags(entry);
+        LOG.info("port {} updated: {} learning={} flooding={} admin={}", spec.name(), entry.bridgePort.vlans(),
+                spec.learningOn(), spec.floodingOn(), spec.adminUpOn() ? "up" : "down");
+    }
+
+    Entry get(String name) {
+        return entries.get(name);
+    }
+
+    List<Entry> all() {
+        return List.copyOf(entries.values());
+    }
+
+    static VlanMembership membership(PortSpec spec) {
+        if (spec.vlan() != null) {
+            return VlanMembership.access(spec.vlan());
+        }
+        if (spec.trunk() != null) {
+            return VlanMembership.trunk(spec.trunk(), spec.nativeVlan() == null ? 0 : spec.nativeVlan());
+        }
+        return VlanMembership.DEFAULT;
+    }
+
+    private static void applyFlags(Entry entry) {
+        entry.bridgePort.setLearning(entry.spec.learningOn());
+        entry.bridgePort.setFlooding(entry.spec.floodingOn());
+        entry.bridgePort.setAdminUp(entry.spec.adminUpOn());
+    }
+
+    private void linkLost(Entry entry) {
+        entry.linkLosses.incrementAndGet();
+        bridge.fdb().flush(entry.bridgePort.index(), false);
+        LOG.warn("port {}: link gone (device deleted?); port is down, its learned addresses flushed", entry.spec.name());
+    }
+
+    private void stop(Entry entry) {
+        entry.threads.forEach(DatapathThread::shutdown);
+        bridge.detach(entry.bridgePort);
+        entry.bridgePort.port().close();
+    }
+
+    @Override
+    public void close() {
+        for (Entry entry : List.copyOf(entries.values())) {
+            remove(entry.spec.name());
+        }
+    }
+}

@@ -1,0 +1,176 @@
+package io.vswitch.daemon;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * What an operator asked a port to be: its kind, name and settings. The unit of configuration: the
+ * config file holds a list of these, {@code --port} and {@code add-port} build one, and the daemon
+ * makes ports from them. Immutable; {@code with...} methods return changed copies.
+ *
+ * @param type {@code tap}, {@code vm-stream} or {@code vm-dgram}
+ * @param queues queue count (TAP only), 1 by default
+ * @param vlan access VLAN, or null
+ * @param trunk trunk VLANs, or null
+ * @param nativeVlan native VLAN of a trunk, or null
+ * @param mtu MTU to set on the device, or null to leave it
+ * @param netns network namespace to move a TAP into, or null
+ * @param mac MAC address to set on a TAP, or null
+ * @param path unix socket path of a VM port, or null for the default
+ * @param peer QEMU's socket path of a vm-dgram port
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record PortSpec(
+        String name, String type, Integer queues, Integer vlan, List<Integer> trunk, Integer nativeVlan,
+        Integer mtu, String netns, String mac, String path, String peer,
+        Boolean learning, Boolean flooding, Boolean adminUp) {
+
+    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram");
+    public static final int MAX_QUEUES = 16;
+    private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
+    private static final Pattern MAC = Pattern.compile("([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}");
+    private static final Pattern NETNS = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+
+    public PortSpec {
+        if (name == null || !IFNAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("port name '" + name + "' is not valid: use 1-15 letters, digits, '_', '.' or '-'");
+        }
+        type = type == null ? "tap" : type.toLowerCase(Locale.ROOT);
+        if (!TYPES.contains(type)) {
+            throw new IllegalArgumentException("port type '" + type + "' is unknown: use one of " + String.join(", ", TYPES));
+        }
+        if (queues != null && (queues < 1 || queues > MAX_QUEUES)) {
+            throw new IllegalArgumentException("queues=" + queues + " is out of range: use 1-" + MAX_QUEUES);
+        }
+        if (queues != null && queues > 1 && !type.equals("tap")) {
+            throw new IllegalArgumentException("only tap ports have several queues");
+        }
+        if (vlan != null && trunk != null) {
+            throw new IllegalArgumentException("a port is either an access port (vlan) or a trunk (trunk), not both");
+        }
+        if (nativeVlan != null && trunk == null) {
+            throw new IllegalArgumentException("a native VLAN needs a trunk: add trunk=V1+V2");
+        }
+        checkVid(vlan);
+        checkVid(nativeVlan);
+        if (trunk != null) {
+            if (trunk.isEmpty()) {
+                throw new IllegalArgumentException("a trunk needs at least one VLAN");
+            }
+            trunk.forEach(PortSpec::checkVid);
+            trunk = List.copyOf(trunk);
+        }
+        if (mtu != null && (mtu < 68 || mtu > 65521)) {
+            throw new IllegalArgumentException("mtu=" + mtu + " is out of range: use 68-65521");
+        }
+        if (netns != null && !NETNS.matcher(netns).matches()) {
+            throw new IllegalArgumentException("netns '" + netns + "' is not a valid namespace name");
+        }
+        if (mac != null && !MAC.matcher(mac).matches()) {
+            throw new IllegalArgumentException("mac '" + mac + "' is not valid: use six hex pairs like 02:00:00:00:00:01");
+        }
+        if (type.equals("vm-dgram") && peer == null) {
+            throw new IllegalArgumentException("a vm-dgram port needs --peer, the path of QEMU's own socket");
+        }
+        if (!type.equals("tap") && (netns != null || mac != null)) {
+            throw new IllegalArgumentException("netns and mac apply to tap ports only");
+        }
+    }
+
+    private static void checkVid(Integer vid) {
+        if (vid != null && (vid < 1 || vid > 4094)) {
+            throw new IllegalArgumentException("VLAN " + vid + " is out of range: use 1-4094");
+        }
+    }
+
+    /** A plain port of {@code type} with default settings. */
+    public static PortSpec of(String name, String type) {
+        return new PortSpec(name, type, null, null, null, null, null, null, null, null, null, null, null, null);
+    }
+
+    /**
+     * Parses {@code tap:NAME,queues=4,vlan=10,netns=NS} ({@code trunk=10+20}, {@code native=V},
+     * {@code mtu=M}, {@code mac=M}, {@code path=P}, {@code peer=P}).
+     */
+    public static PortSpec parse(String text) {
+        int colon = text.indexOf(':');
+        if (colon <= 0) {
+            throw new IllegalArgumentException("port spec '" + text + "' needs a kind: write TYPE:NAME[,key=value...], e.g. tap:tap0,queues=2");
+        }
+        String type = text.substring(0, colon);
+        String[] parts = text.substring(colon + 1).split(",");
+        Map<String, String> options = new LinkedHashMap<>();
+        for (int i = 1; i < parts.length; i++) {
+            int eq = parts[i].indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("'" + parts[i] + "' in '" + text + "' is not key=value");
+            }
+            options.put(parts[i].substring(0, eq), parts[i].substring(eq + 1));
+        }
+        PortSpec spec = new PortSpec(parts[0], type,
+                integer(options.remove("queues"), "queues"), integer(options.remove("vlan"), "vlan"),
+                vlanList(options.remove("trunk")), integer(options.remove("native"), "native"),
+                integer(options.remove("mtu"), "mtu"), options.remove("netns"), options.remove("mac"),
+                options.remove("path"), options.remove("peer"), null, null, null);
+        if (!options.isEmpty()) {
+            throw new IllegalArgumentException("unknown option '" + options.keySet().iterator().next() + "' in '" + text
+                    + "': allowed are queues, vlan, trunk, native, mtu, netns, mac, path, peer");
+        }
+        return spec;
+    }
+
+    private static Integer integer(String value, String key) {
+        if (value == null) {
+            return null;
+        }
+        try {
+            return Integer.valueOf(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + "=" + value + " is not a number");
+        }
+    }
+
+    /** Parses {@code 10+20+30} or {@code 10,20}. */
+    public static List<Integer> vlanList(String value) {
+        if (value == null) {
+            return null;
+        }
+        List<Integer> out = new ArrayList<>();
+        for (String part : value.split("[+,]")) {
+            out.add(integer(part.trim(), "trunk"));
+        }
+        return out;
+    }
+
+    public int queueCount() {
+        return queues == null ? 1 : queues;
+    }
+
+    public boolean learningOn() {
+        return learning == null || learning;
+    }
+
+    public boolean floodingOn() {
+        return flooding == null || flooding;
+    }
+
+    public boolean adminUpOn() {
+        return adminUp == null || adminUp;
+    }
+
+    public PortSpec withVlans(Integer newVlan, List<Integer> newTrunk, Integer newNative) {
+        return new PortSpec(name, type, queues, newVlan, newTrunk, newNative, mtu, netns, mac, path, peer, learning, flooding, adminUp);
+    }
+
+    public PortSpec withFlags(Boolean newLearning, Boolean newFlooding, Boolean newAdminUp) {
+        return new PortSpec(name, type, queues, vlan, trunk, nativeVlan, mtu, netns, mac, path, peer,
+                newLearning == null ? learning : newLearning,
+                newFlooding == null ? flooding : newFlooding,
+                newAdminUp == null ? adminUp : newAdminUp);
+    }
+}

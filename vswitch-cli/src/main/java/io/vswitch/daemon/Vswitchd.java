@@ -1,0 +1,167 @@
+package io.vswitch.daemon;
+
+import io.vswitch.control.ControlException;
+import io.vswitch.control.ControlServer;
+import io.vswitch.control.Protocol;
+import io.vswitch.core.bridge.Bridge;
+import io.vswitch.core.bridge.BridgePort;
+import io.vswitch.core.fdb.Fdb;
+import io.vswitch.metrics.MetricsServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The running switch: the bridge, its ports and datapath threads, the configuration file kept in
+ * step with every change, housekeeping (FDB ageing, flow expiry) and the control socket. Control
+ * operations are serialized by one lock; datapath threads never take it.
+ */
+public final class Vswitchd implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Vswitchd.class);
+    public static final String READY = "vswitchd ready";
+
+    private final Object lock = new Object();
+    private final Bridge bridge;
+    private final PortRegistry registry;
+    private final ConfigStore store;
+    private final ScheduledExecutorService housekeeping;
+    private SwitchConfig config;
+    private ControlServer control;
+    private MetricsServer metrics;
+
+    /** Settings of one daemon instance. */
+    public record Options(Path socket, Path stateDir, Path configFile, List<PortSpec> ports, int controlGid,
+            InetSocketAddress metrics) {
+    }
+
+    private Vswitchd(Options options) throws IOException {
+        this.store = new ConfigStore(options.configFile(), Protocol.JSON);
+        this.config = store.load();
+        this.bridge = new Bridge(new Fdb(config.maxEntries(), config.maxPerPort(), Bridge.MAX_PORTS));
+        bridge.fdb().setAgeingNanos(TimeUnit.SECONDS.toNanos(config.ageing()));
+        this.registry = new PortRegistry(bridge, new PortFactory(options.stateDir()));
+        this.housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "housekeeping");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Starts a daemon: restores the stored configuration, adds {@code options.ports()}, opens the control socket. */
+    public static Vswitchd start(Options options) throws IOException {
+        Vswitchd d = new Vswitchd(options);
+        try {
+            d.restore(options.ports());
+            d.control = new ControlServer(options.socket(), options.controlGid(), new ControlCommands(d));
+            if (options.metrics() != null) {
+                d.metrics = new MetricsServer(options.metrics(), d.bridge);
+            }
+        } catch (IOException | RuntimeException e) {
+            d.close();
+            throw e;
+        }
+        d.housekeeping.scheduleAtFixedRate(d::houseKeep, 1, 1, TimeUnit.SECONDS);
+        LOG.info("{}: {} ports, control socket {}, configuration {}", READY, d.registry.all().size(),
+                options.socket(), d.store.file());
+        return d;
+    }
+
+    private void restore(List<PortSpec> extra) throws IOException {
+        synchronized (lock) {
+            List<PortSpec> ports = new ArrayList<>(config.ports());
+            for (PortSpec spec : extra) {
+                ports.removeIf(p -> p.name().equals(spec.name()));
+                ports.add(spec);
+            }
+            for (PortSpec spec : ports) {
+                try {
+                    registry.add(spec);
+                } catch (IOException | RuntimeException e) {
+                    LOG.error("port {} could not be restored: {}", spec.name(), e.getMessage());
+                    if (extra.contains(spec)) {
+                        throw new IOException("port " + spec.name() + ": " + e.getMessage(), e);
+                    }
+                }
+            }
+            for (SwitchConfig.StaticEntry entry : config.staticFdb()) {
+                PortRegistry.Entry port = registry.get(entry.port());
+                if (port != null) {
+                    bridge.fdb().addStatic(entry.vlan(), ControlCommands.parseMac(entry.mac()), port.bridgePort.index());
+                }
+            }
+            config = config.withPorts(ports);
+            store.save(config);
+        }
+    }
+
+    private void houseKeep() {
+        try {
+            long now = System.nanoTime();
+            int aged = bridge.fdb().age(now);
+            if (aged > 0) {
+                LOG.debug("aged out {} FDB entries", aged);
+            }
+            for (BridgePort port : bridge.ports()) {
+                port.flows().expire(now);
+            }
+        } catch (RuntimeException e) {
+            LOG.error("housekeeping failed", e);
+        }
+    }
+
+    Bridge bridge() {
+        return bridge;
+    }
+
+    PortRegistry registry() {
+        return registry;
+    }
+
+    Object lock() {
+        return lock;
+    }
+
+    SwitchConfig config() {
+        return config;
+    }
+
+    /** Replaces and persists the configuration; called under {@link #lock()}. */
+    void commit(SwitchConfig next) throws ControlException {
+        try {
+            store.save(next);
+            config = next;
+        } catch (IOException e) {
+            throw new ControlException(ControlException.FAILED, "the change is live but could not be saved to "
+                    + store.file() + ": " + e.getMessage());
+        }
+    }
+
+    /** Stops everything: control socket, housekeeping, datapath threads; closes ports (removing TAPs we created). */
+    @Override
+    public void close() {
+        if (control != null) {
+            control.close();
+        }
+        if (metrics != null) {
+            metrics.close();
+        }
+        housekeeping.shutdownNow();
+        synchronized (lock) {
+            for (PortRegistry.Entry entry : registry.all()) {
+                BridgePort p = entry.bridgePort;
+                LOG.info("port {} final counters: rx {} pkts {} bytes, tx {} pkts {} bytes, drops {}", p.name(),
+                        p.counters().rxPackets(), p.counters().rxBytes(), p.counters().txPackets(),
+                        p.counters().txBytes(), p.counters().dropsByReason());
+            }
+            registry.close();
+        }
+        LOG.info("vswitchd stopped");
+    }
+}

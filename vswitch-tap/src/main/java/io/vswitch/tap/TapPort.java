@@ -1,0 +1,115 @@
+package io.vswitch.tap;
+
+import io.vswitch.core.port.Port;
+import java.io.IOException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A switch port on a multi-queue TAP: one {@link TapQueue} per queue fd. Owns its {@link TapDevice}
+ * and closes it in {@link #close()}; a device this port created disappears then, a persistent one
+ * made with {@code ip tuntap add} stays.
+ */
+public final class TapPort implements Port {
+    private static final Logger LOG = LoggerFactory.getLogger(TapPort.class);
+
+    private final TapDevice device;
+    private final TapQueue[] queues;
+    private final int offloads;
+    private final int maxFrameLength;
+    private volatile boolean gone;
+
+    private TapPort(TapDevice device, int mtu) {
+        this.device = device;
+        int bits = 0;
+        for (TapDevice.Offload offload : device.offloads()) {
+            bits |= offload.flag();
+        }
+        this.offloads = bits;
+        this.maxFrameLength = mtu + 14 + 8;
+        this.queues = new TapQueue[device.queueCount()];
+        for (int i = 0; i < queues.length; i++) {
+            queues[i] = new TapQueue(this, i, device.fd(i));
+        }
+    }
+
+    /**
+     * Creates or attaches to TAP {@code name} with {@code queueCount} queues, sets MTU and MAC when
+     * given, brings the link up and moves it into {@code netns} when given (after configuring it,
+     * since our ioctls cannot reach it there).
+     */
+    public static TapPort open(String name, int queueCount, Integer mtu, byte[] mac, String netns) throws IOException {
+        TapDevice device = TapDevice.open(name, queueCount);
+        try {
+            if (mtu != null) {
+                device.setMtu(mtu);
+            }
+            if (mac != null) {
+                device.setMac(mac);
+            }
+            device.setUp(true);
+            if (netns != null) {
+                device.moveToNetns(netns);
+            }
+            return new TapPort(device, mtu == null ? 1500 : mtu);
+        } catch (IOException | RuntimeException e) {
+            device.close();
+            throw e;
+        }
+    }
+
+    public TapDevice device() {
+        return device;
+    }
+
+    @Override
+    public String name() {
+        return device.name();
+    }
+
+    @Override
+    public String kind() {
+        return "tap";
+    }
+
+    @Override
+    public int queueCount() {
+        return queues.length;
+    }
+
+    @Override
+    public TapQueue queue(int index) {
+        return queues[index];
+    }
+
+    @Override
+    public int offloads() {
+        return offloads;
+    }
+
+    @Override
+    public int maxFrameLength() {
+        return maxFrameLength;
+    }
+
+    @Override
+    public boolean linkUp() {
+        return !gone;
+    }
+
+    /** Called by a queue that saw EBADFD: the device was deleted from outside. */
+    void markGone() {
+        if (!gone) {
+            gone = true;
+            LOG.warn("port {}: TAP device deleted from outside; port is down", name());
+        }
+    }
+
+    @Override
+    public void close() {
+        for (TapQueue q : queues) {
+            q.close();
+        }
+        device.close();
+    }
+}
