@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
             PortCommands.AddPort.class, PortCommands.DelPort.class, PortCommands.SetPort.class,
             PortCommands.ListPorts.class, ShowCommand.class, FdbCommands.class,
             SettingsCommands.SetAgeing.class, SettingsCommands.SetLimits.class,
-            FlowsCommand.class, StatsCommand.class,
+            FlowsCommand.class, StatsCommand.class, CaptureCommand.class,
             AutoComplete.GenerateCompletion.class
         })
 public final class VswitchCli {

@@ -4,9 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,8 +56,10 @@ public final class ControlServer implements AutoCloseable {
         /** The reply's result, sent before {@link #stream}. */
         Object header();
 
-        /** Writes until done or until the client goes away; must return then. */
-        void stream(OutputStream out) throws IOException;
+        /**
+         * Writes until done or until the client goes away ({@code in} reaches EOF); must return then.
+         */
+        void stream(OutputStream out, InputStream in) throws IOException;
     }
 
     /**
@@ -127,11 +129,11 @@ public final class ControlServer implements AutoCloseable {
                         + " (sudo ./vswitch ...)");
                 return;
             }
-            OutputStream out = Channels.newOutputStream(client);
+            OutputStream out = new ChannelOutput(client);
             LineReader in = new LineReader(client);
             String line;
             while ((line = in.readLine()) != null) {
-                if (!respond(line, out)) {
+                if (!respond(line, out, new ChannelInput(client))) {
                     return;
                 }
             }
@@ -143,7 +145,7 @@ public final class ControlServer implements AutoCloseable {
     }
 
     /** Answers one line; false when the connection was handed to a streaming command and is done. */
-    private boolean respond(String line, OutputStream out) throws IOException {
+    private boolean respond(String line, OutputStream out, InputStream rest) throws IOException {
         ObjectNode reply;
         Streaming streaming = null;
         try {
@@ -163,7 +165,7 @@ public final class ControlServer implements AutoCloseable {
         }
         write(out, reply);
         if (streaming != null) {
-            streaming.stream(out);
+            streaming.stream(out, rest);
             return false;
         }
         return true;
@@ -210,7 +212,7 @@ public final class ControlServer implements AutoCloseable {
 
     private static void reject(UnixSocketChannel client, String code, String message) {
         try (client) {
-            write(Channels.newOutputStream(client), Protocol.error(code, message));
+            write(new ChannelOutput(client), Protocol.error(code, message));
         } catch (IOException e) {
             LOG.debug("could not tell a refused client why: {}", e.getMessage());
         }
@@ -241,6 +243,52 @@ public final class ControlServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Stream over the channel's own read and write. Not {@code Channels.newInputStream/OutputStream}:
+     * those hold the channel's blocking lock while blocked, so a capture's watcher thread waiting in
+     * read would stall every write of the streaming thread.
+     */
+    private static final class ChannelOutput extends OutputStream {
+        private final UnixSocketChannel channel;
+
+        ChannelOutput(UnixSocketChannel channel) {
+            this.channel = channel;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] bytes, int offset, int length) throws IOException {
+            ByteBuffer buffer = ByteBuffer.wrap(bytes, offset, length);
+            while (buffer.hasRemaining()) {
+                channel.write(buffer);
+            }
+        }
+    }
+
+    /** Reads straight from the channel; see {@link ChannelOutput}. */
+    private static final class ChannelInput extends InputStream {
+        private final UnixSocketChannel channel;
+
+        ChannelInput(UnixSocketChannel channel) {
+            this.channel = channel;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] bytes, int offset, int length) throws IOException {
+            return channel.read(ByteBuffer.wrap(bytes, offset, length));
+        }
+    }
+
     private static final class RequestTooLarge extends IOException {
         private static final long serialVersionUID = 1L;
     }
@@ -265,7 +313,7 @@ public final class ControlServer implements AutoCloseable {
                         return line.toString(StandardCharsets.UTF_8);
                     }
                     if (line.size() >= Protocol.MAX_REQUEST_BYTES) {
-                        write(Channels.newOutputStream(channel), Protocol.error(ControlException.REQUEST_TOO_LARGE,
+                        write(new ChannelOutput(channel), Protocol.error(ControlException.REQUEST_TOO_LARGE,
                                 "request longer than " + Protocol.MAX_REQUEST_BYTES + " bytes"));
                         throw new RequestTooLarge();
                     }

@@ -1,6 +1,7 @@
 package io.vswitch.daemon;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.vswitch.capture.PortCaptures;
 import io.vswitch.control.ControlException;
 import io.vswitch.control.ControlServer;
 import io.vswitch.control.Protocol;
@@ -60,6 +61,8 @@ final class ControlCommands implements ControlServer.Handler {
                 return flows(args);
             case "stats":
                 return stats(args);
+            case "capture":
+                return capture(args);
             default:
                 throw new ControlException(ControlException.UNKNOWN_COMMAND, "unknown command '" + cmd
                         + "': see 'vswitch --help'");
@@ -352,6 +355,16 @@ final class ControlCommands implements ControlServer.Handler {
                 out.add(port);
             }
             return out;
+        }
+    }
+
+    private Object capture(JsonNode args) throws ControlException {
+        long count = args.path("count").asLong(0);
+        if (count < 0) {
+            throw invalid("count must be positive (or left out to capture until interrupted)");
+        }
+        synchronized (daemon.lock()) {
+            return PortCaptures.open(entry(text(args, "port")).bridgePort, count);
         }
     }
 

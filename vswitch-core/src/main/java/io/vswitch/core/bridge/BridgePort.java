@@ -1,6 +1,7 @@
 package io.vswitch.core.bridge;
 
 import io.vswitch.core.flow.FlowTable;
+import io.vswitch.core.port.FrameMirror;
 import io.vswitch.core.port.Port;
 import io.vswitch.core.port.PortCounters;
 import io.vswitch.core.vlan.VlanMembership;
@@ -19,6 +20,7 @@ public final class BridgePort {
     private volatile boolean learning = true;
     private volatile boolean flooding = true;
     private volatile boolean adminUp = true;
+    private volatile FrameMirror mirror;
 
     BridgePort(int index, Port port, VlanMembership vlans) {
         this.index = index;
@@ -77,6 +79,15 @@ public final class BridgePort {
 
     public void setAdminUp(boolean adminUp) {
         this.adminUp = adminUp;
+    }
+
+    /** The capture hook, or null when nobody captures this port (one volatile read per frame then). */
+    public FrameMirror mirror() {
+        return mirror;
+    }
+
+    public void setMirror(FrameMirror mirror) {
+        this.mirror = mirror;
     }
 
     /** Up administratively and with a live link: may receive and be sent to. */

@@ -4,6 +4,7 @@ import io.vswitch.core.fdb.Fdb;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.gso.Segmenter;
+import io.vswitch.core.port.FrameMirror;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.Offloads;
 import io.vswitch.core.port.Port;
@@ -81,6 +82,10 @@ public final class Forwarder {
             }
         } else if (tagged) {
             VlanTags.pop(frame);
+        }
+        FrameMirror mirror = target.mirror();
+        if (mirror != null) {
+            mirror.mirror(frame, false);
         }
         Port port = target.port();
         int queues = port.queueCount();

@@ -6,6 +6,7 @@ import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.frame.FrameParser;
+import io.vswitch.core.port.FrameMirror;
 import io.vswitch.core.port.QueueCounters;
 import io.vswitch.core.vlan.VlanMembership;
 
@@ -44,6 +45,10 @@ public final class Ingress {
 
     private void handle(Frame frame, long now) {
         counters.received(frame.length(), frame.isGso());
+        FrameMirror mirror = port.mirror();
+        if (mirror != null) {
+            mirror.mirror(frame, true);
+        }
         if (!port.adminUp()) {
             counters.dropped(DropReason.PORT_DOWN.ordinal());
             return;
