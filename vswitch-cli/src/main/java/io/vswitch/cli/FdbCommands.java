@@ -11,6 +11,12 @@ import picocli.CommandLine.Parameters;
 @Command(name = "fdb", mixinStandardHelpOptions = true, description = "Show and change the forwarding database.",
         subcommands = {FdbCommands.Show.class, FdbCommands.Add.class, FdbCommands.Del.class, FdbCommands.Flush.class})
 final class FdbCommands {
+    /** {@code vswitch fdb --socket PATH show}: the socket between "fdb" and its subcommand. */
+    @Option(names = "--socket", paramLabel = "PATH",
+            description = "Control socket of the daemon (also accepted before 'fdb' and after the subcommand).")
+    void setSocket(java.nio.file.Path socket) {
+        VswitchCli.globalSocket = socket;
+    }
 
     @Command(name = "show", mixinStandardHelpOptions = true, description = "List FDB entries.")
     static final class Show extends ClientCommand {

@@ -30,6 +30,10 @@ public final class ControlClient implements AutoCloseable {
             return new ControlClient(UnixSocketChannel.open(new UnixSocketAddress(socket.toFile())));
         } catch (IOException e) {
             String why = e.getMessage() == null ? e.toString() : e.getMessage();
+            if (why.contains("Permission denied")) {
+                throw new ControlException(ControlException.PERMISSION_DENIED, "no permission to use the daemon's socket "
+                        + socket + ": run as root (sudo ./vswitch ...) or as a member of the daemon's --group");
+            }
             throw new ControlException(ControlException.FAILED, "cannot reach the daemon at " + socket + " (" + why
                     + "): is it running? Start it with 'sudo ./vswitch daemon', or pass --socket PATH");
         }
@@ -38,8 +42,20 @@ public final class ControlClient implements AutoCloseable {
     /** Sends {@code cmd} and returns its result, or throws the daemon's error. */
     public JsonNode call(String cmd, ObjectNode args) throws ControlException {
         try {
-            ControlServer.write(out, Protocol.request(cmd, args));
-            JsonNode reply = readReply();
+            IOException writeFailure = null;
+            try {
+                ControlServer.write(out, Protocol.request(cmd, args));
+            } catch (IOException e) {
+                // The daemon may have refused this connection (PERMISSION_DENIED, BUSY) and closed it before
+                // the request went out: its reply is still waiting to be read, and says more than EPIPE.
+                writeFailure = e;
+            }
+            JsonNode reply;
+            try {
+                reply = readReply();
+            } catch (IOException e) {
+                throw writeFailure != null ? writeFailure : e;
+            }
             if (reply.path("ok").asBoolean()) {
                 return reply.path("result");
             }

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,6 +34,8 @@ final class PortRegistry implements AutoCloseable {
         final BridgePort bridgePort;
         final List<DatapathThread> threads = new ArrayList<>();
         final AtomicLong linkLosses = new AtomicLong();
+        /** Set by the first queue thread that finds the device gone; every queue of the port sees it. */
+        final AtomicBoolean linkLost = new AtomicBoolean();
         PortSpec spec;
 
         Entry(PortSpec spec, BridgePort bridgePort) {
@@ -123,6 +126,9 @@ final class PortRegistry implements AutoCloseable {
     }
 
     private void linkLost(Entry entry) {
+        if (!entry.linkLost.compareAndSet(false, true)) {
+            return;
+        }
         entry.linkLosses.incrementAndGet();
         bridge.fdb().flush(entry.bridgePort.index(), false);
         LOG.warn("port {}: link gone (device deleted?); port is down, its learned addresses flushed", entry.spec.name());
