@@ -72,6 +72,10 @@ final class DatapathThread extends Thread {
             }
             if (n > 0) {
                 ingress.process(batch, System.nanoTime());
+                RuntimeException failure = ingress.takeFailure();
+                if (failure != null) {
+                    LOG.error("{}: a frame raised an exception (dropped as internal-error; the thread goes on)", getName(), failure);
+                }
             }
             if (n < batch.capacity()) {
                 return true;

@@ -199,6 +199,18 @@ public final class FragAllocator {
         return largeCount;
     }
 
+    /** Frames carved and not yet released, over all chunks and large buffers (cold path: tests, stats). */
+    public int liveFrames() {
+        int live = 0;
+        for (int i = 0; i < chunkCount; i++) {
+            live += chunks[i].live();
+        }
+        for (int i = 0; i < largeCount; i++) {
+            live += large[i].live();
+        }
+        return live;
+    }
+
     /** Bytes of direct memory this allocator holds. */
     public long memoryBytes() {
         return (long) chunkCount * chunkSize + (long) largeCount * LARGE_BUFFER_SIZE;

@@ -23,6 +23,7 @@ public final class Ingress {
     private final QueueCounters counters;
     private final Fdb fdb;
     private final Forwarder forwarder;
+    private RuntimeException failure;
 
     public Ingress(Bridge bridge, BridgePort port, int queue, Forwarder forwarder) {
         this.port = port;
@@ -32,15 +33,32 @@ public final class Ingress {
         this.forwarder = forwarder;
     }
 
-    /** Processes and releases every frame in {@code batch}, then clears it. */
+    /**
+     * Processes and releases every frame in {@code batch}, then clears it. A frame whose handling
+     * throws is dropped as {@link DropReason#INTERNAL_ERROR} and the batch goes on; the exception is
+     * kept for {@link #takeFailure()}.
+     */
     public void process(FrameBatch batch, long now) {
         int n = batch.count();
         for (int i = 0; i < n; i++) {
             Frame frame = batch.get(i);
-            handle(frame, now);
-            frame.release();
+            try {
+                handle(frame, now);
+            } catch (RuntimeException e) {
+                counters.dropped(DropReason.INTERNAL_ERROR.ordinal());
+                failure = e;
+            } finally {
+                frame.release();
+            }
         }
         batch.clear();
+    }
+
+    /** The last exception a frame raised since the previous call, or null; for the owner to log. */
+    public RuntimeException takeFailure() {
+        RuntimeException e = failure;
+        failure = null;
+        return e;
     }
 
     private void handle(Frame frame, long now) {

@@ -41,8 +41,8 @@ public enum DropReason {
     BAD_VNET_HEADER,
     /** Port administratively down or its link is gone. */
     PORT_DOWN,
-    /** Flooding disabled on every candidate output. */
-    NO_OUTPUT;
+    /** Handling the frame raised an exception: a bug, counted so it is seen, never fatal to the thread. */
+    INTERNAL_ERROR;
 
     private static final DropReason[] VALUES = values();
 

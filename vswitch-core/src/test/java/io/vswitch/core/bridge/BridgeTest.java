@@ -179,4 +179,25 @@ class BridgeTest {
         assertEquals(1, bridge.ports().length);
         assertTrue(bridge.find("b") == null);
     }
+
+    @Test
+    void aFrameThatThrowsIsCountedAndTheBatchGoesOn() {
+        BridgePort a = port("a", VlanMembership.DEFAULT);
+        BridgePort b = port("b", VlanMembership.DEFAULT);
+        a.setMirror((frame, received) -> {
+            if (frame.length() == 60) {
+                throw new IllegalStateException("mirror bug");
+            }
+        });
+        Ingress ingress = new Ingress(bridge, a, 0, forwarder);
+        mem(a).queue(0).inject(Frames.udp4(B, A, 1, 2, 3, 4, 18));
+        mem(a).queue(0).inject(Frames.arp(A));
+        mem(a).queue(0).receive(batch);
+        ingress.process(batch, now);
+        assertEquals(1, a.counters().drops(DropReason.INTERNAL_ERROR));
+        assertEquals(1, mem(b).drain().size(), "the next frame of the batch still went through");
+        assertEquals("mirror bug", ingress.takeFailure().getMessage());
+        assertEquals(null, ingress.takeFailure());
+        assertEquals(0, mem(a).queue(0).allocator().liveFrames(), "every frame released, the failed one too");
+    }
 }
