@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import sun.misc.Signal;
 import picocli.CommandLine.Option;
 
 /** {@code vswitch daemon}: runs the switch in the foreground until SIGINT or SIGTERM. */
@@ -61,14 +62,18 @@ final class DaemonCommand implements Callable<Integer> {
             System.err.println("vswitch daemon: " + e.getMessage());
             return 1;
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            daemon.close();
-            stopped.countDown();
-        }, "shutdown"));
+        // SIGINT/SIGTERM end the wait below and the daemon stops cleanly with exit code 0; the hook
+        // covers any other way the JVM goes down.
+        CountDownLatch stop = new CountDownLatch(1);
+        Signal.handle(new Signal("INT"), s -> stop.countDown());
+        Signal.handle(new Signal("TERM"), s -> stop.countDown());
+        Thread hook = new Thread(daemon::close, "shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
         System.out.println(Vswitchd.READY);
         System.out.flush();
-        stopped.await();
+        stop.await();
+        daemon.close();
+        Runtime.getRuntime().removeShutdownHook(hook);
         return 0;
     }
 

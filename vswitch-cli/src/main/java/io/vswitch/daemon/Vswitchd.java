@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,6 +36,7 @@ public final class Vswitchd implements AutoCloseable {
     private SwitchConfig config;
     private ControlServer control;
     private MetricsServer metrics;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     /** Settings of one daemon instance. */
     public record Options(Path socket, Path stateDir, Path configFile, List<PortSpec> ports, int controlGid,
@@ -143,9 +145,15 @@ public final class Vswitchd implements AutoCloseable {
         }
     }
 
-    /** Stops everything: control socket, housekeeping, datapath threads; closes ports (removing TAPs we created). */
+    /**
+     * Stops everything: control socket, housekeeping, datapath threads; closes ports (removing TAPs we
+     * created). Idempotent.
+     */
     @Override
     public void close() {
+        if (closed.getAndSet(true)) {
+            return;
+        }
         if (control != null) {
             control.close();
         }
