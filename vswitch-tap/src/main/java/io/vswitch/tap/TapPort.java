@@ -1,5 +1,6 @@
 package io.vswitch.tap;
 
+import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.port.Port;
 import java.io.IOException;
 import org.slf4j.Logger;
@@ -16,17 +17,15 @@ public final class TapPort implements Port {
     private final TapDevice device;
     private final TapQueue[] queues;
     private final int offloads;
-    private final int maxFrameLength;
     private volatile boolean gone;
 
-    private TapPort(TapDevice device, int mtu) {
+    private TapPort(TapDevice device) {
         this.device = device;
         int bits = 0;
         for (TapDevice.Offload offload : device.offloads()) {
             bits |= offload.flag();
         }
         this.offloads = bits;
-        this.maxFrameLength = mtu + 14 + 8;
         this.queues = new TapQueue[device.queueCount()];
         for (int i = 0; i < queues.length; i++) {
             queues[i] = new TapQueue(this, i, device.fd(i));
@@ -51,7 +50,7 @@ public final class TapPort implements Port {
             if (netns != null) {
                 device.moveToNetns(netns);
             }
-            return new TapPort(device, mtu == null ? 1500 : mtu);
+            return new TapPort(device);
         } catch (IOException | RuntimeException e) {
             device.close();
             throw e;
@@ -87,9 +86,14 @@ public final class TapPort implements Port {
         return offloads;
     }
 
+    /**
+     * Whatever a TAP write takes: the kernel accepts frames up to 64 KiB whatever the device MTU (the
+     * MTU limits what the stack sends, not what it receives), and the namespace may change the MTU at
+     * any time without telling us.
+     */
     @Override
     public int maxFrameLength() {
-        return maxFrameLength;
+        return FragAllocator.MAX_LARGE_FRAME;
     }
 
     @Override
