@@ -145,7 +145,7 @@ public final class FragAllocator {
      * starting {@code prefix} bytes before the frame (the virtio-net header, or 0), with anything past
      * the fragment's end continuing in {@code overflow} at {@link #LARGE_OVERFLOW_OFFSET}. A frame that
      * fits gives back the unused tail of its fragment; one that does not moves into the large buffer
-     * (its head is copied over, about 2 KiB, and the fragment is released).
+     * (its head is copied over, about 2 KiB, and the fragment is given back).
      */
     public void completeRead(Frame frame, int prefix, int bytesRead, Chunk overflow) {
         int frameLength = bytesRead - prefix;
@@ -161,7 +161,7 @@ public final class FragAllocator {
         int headBytes = prefix + inFragment;
         int largeStart = HEADROOM - prefix;
         overflow.buffer().put(largeStart, frame.buffer(), frame.start() - prefix, headBytes);
-        frame.release();
+        cancel(frame);
         attachLarge(frame, overflow);
         frame.setLength(frameLength);
     }

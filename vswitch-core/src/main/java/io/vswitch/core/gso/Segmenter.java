@@ -21,8 +21,8 @@ import java.nio.ByteBuffer;
  * A frame with only NEEDS_CSUM gets its checksum written in place.
  *
  * <p>One segmenter per datapath thread: it owns a small scratch allocator, and each segment is
- * written, transmitted and released before the next one, so one fragment is enough and nothing is
- * allocated per frame.
+ * written, transmitted and released before the next one, so one fragment (or, for jumbo segments,
+ * one large buffer) is enough and nothing is allocated per frame.
  */
 public final class Segmenter {
     private static final int TCP_FIN = 0x01;
@@ -33,7 +33,7 @@ public final class Segmenter {
     private final Frame segment = new Frame();
 
     public Segmenter(NativeAddress addresses) {
-        this.scratch = new FragAllocator(FragAllocator.DEFAULT_CHUNK_SIZE, 2, 0, addresses);
+        this.scratch = new FragAllocator(FragAllocator.DEFAULT_CHUNK_SIZE, 2, 1, addresses);
     }
 
     /**
@@ -82,7 +82,7 @@ public final class Segmenter {
         boolean v4 = frame.etherType() == EtherTypes.IPV4;
         int headers = tcp ? l4 + (frame.u8(l4 + 12) >>> 4) * 4 : l4 + 8;
         int payload = frame.length() - headers;
-        if (payload <= 0 || headers + mss > FragAllocator.MAX_FRAGMENT_FRAME) {
+        if (payload <= 0 || headers + mss > FragAllocator.MAX_LARGE_FRAME) {
             counters.dropped(DropReason.BAD_VNET_HEADER.ordinal());
             return;
         }

@@ -127,6 +127,9 @@ class FragAllocatorTest {
         allocator.completeRead(f, VnetHeader.SIZE, total, spare);
         assertSame(spare, f.chunk());
         assertEquals(0, fragmentChunk.live());
+        Frame next = new Frame();
+        assertTrue(allocator.allocate(next, 60));
+        assertEquals(0, next.fragmentStart(), "the fragment given back is carved again");
         assertEquals(total - VnetHeader.SIZE, f.length());
         for (int i = 0; i < total; i++) {
             assertEquals((byte) i, f.buffer().get(f.start() - VnetHeader.SIZE + i), "byte " + i);
