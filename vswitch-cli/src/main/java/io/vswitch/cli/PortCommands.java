@@ -100,10 +100,10 @@ final class PortCommands {
         @Option(names = "--untagged", description = "Back to the default: all VLANs, untagged frames in VLAN 0.")
         boolean untagged;
 
-        @Option(names = "--learning", paramLabel = "on|off", converter = OnOff.class, description = "Learn source addresses.")
+        @Option(names = "--learning", arity = "1", paramLabel = "on|off", converter = OnOff.class, description = "Learn source addresses.")
         Boolean learning;
 
-        @Option(names = "--flooding", paramLabel = "on|off", converter = OnOff.class, description = "Receive flooded frames.")
+        @Option(names = "--flooding", arity = "1", paramLabel = "on|off", converter = OnOff.class, description = "Receive flooded frames.")
         Boolean flooding;
 
         @Option(names = "--admin", paramLabel = "up|down", description = "Administrative state.")

@@ -137,10 +137,10 @@ public final class VlanMembership {
         if (isDefault()) {
             return "trunk all";
         }
-        StringBuilder s = new StringBuilder("trunk ");
+        StringBuilder s = new StringBuilder("trunk");
         int[] vids = trunkVlans();
         for (int i = 0; i < vids.length; i++) {
-            s.append(i == 0 ? "" : ",").append(vids[i]);
+            s.append(i == 0 ? " " : ",").append(vids[i]);
         }
         if (nativeVlan != 0) {
             s.append(" native ").append(nativeVlan);

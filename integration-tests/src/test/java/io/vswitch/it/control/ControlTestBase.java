@@ -1,0 +1,291 @@
+package io.vswitch.it.control;
+
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.vswitch.it.harness.Exec;
+import io.vswitch.it.harness.ExecResult;
+import io.vswitch.it.harness.Namespaces;
+import io.vswitch.it.harness.Requirements;
+import io.vswitch.it.harness.SwitchProcess;
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+
+/**
+ * Base of the control-plane tests: fresh namespaces per test, daemons started through
+ * {@link #start}, temp dirs and other leftovers registered for removal, all torn down after each
+ * test even when it fails. The current daemon is {@link #sw}; {@link #cli} talks to it.
+ */
+abstract class ControlTestBase {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    Namespaces ns;
+    /** The daemon the cli helpers talk to: the one started last. */
+    SwitchProcess sw;
+
+    private final List<SwitchProcess> switches = new ArrayList<>();
+    private final List<Path> tempDirs = new ArrayList<>();
+    private final List<Runnable> cleanups = new ArrayList<>();
+
+    /** A namespace on the switch: its name, its TAP (= port name), address and MAC. */
+    record Host(String netns, String port, String ip, String mac) {
+    }
+
+    @BeforeEach
+    void createNamespaces() {
+        Requirements.check();
+        ns = new Namespaces();
+    }
+
+    @AfterEach
+    void tearDown() {
+        List<Runnable> steps = new ArrayList<>(cleanups);
+        Collections.reverse(steps);
+        List<SwitchProcess> sws = new ArrayList<>(switches);
+        Collections.reverse(sws);
+        sws.forEach(s -> steps.add(s::close));
+        if (ns != null) {
+            steps.add(ns::close);
+        }
+        tempDirs.forEach(d -> steps.add(() -> deleteTree(d)));
+        RuntimeException first = null;
+        for (Runnable step : steps) {
+            try {
+                step.run();
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    // ------------------------------------------------------------------ daemons
+
+    /** Starts a daemon with default settings (fresh state dir) and makes it {@link #sw}. */
+    SwitchProcess start() {
+        return start(SwitchProcess.builder());
+    }
+
+    /** Starts the daemon the builder describes, registers it for teardown, makes it {@link #sw}. */
+    SwitchProcess start(SwitchProcess.Builder builder) {
+        SwitchProcess p = builder.start();
+        switches.add(p);
+        sw = p;
+        return p;
+    }
+
+    /** A log file under target/it-logs (for a daemon started on a reused state dir). */
+    static Path logFile(String name) {
+        Path dir = Path.of(System.getProperty("user.dir"), "target", "it-logs");
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return dir.resolve(Namespaces.runPrefix() + System.nanoTime() + "-" + name + ".log");
+    }
+
+    /** A fresh directory under /tmp named with this run's prefix (so a crashed run's is swept), removed after the test. */
+    Path tempDir(String role) {
+        try {
+            Path d = Files.createTempDirectory(Path.of("/tmp"), Namespaces.runPrefix() + "ctl-" + role + "-");
+            tempDirs.add(d);
+            return d;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Runs action after the test, before daemons, namespaces and temp dirs go; in reverse order of registration. */
+    void onCleanup(Runnable action) {
+        cleanups.add(action);
+    }
+
+    // ------------------------------------------------------------------ hosts
+
+    /** A namespace (IPv6 off) with a TAP port added by {@code add-port ... portOptions}, address cidr, link up. */
+    Host host(String role, String cidr, String... portOptions) {
+        String netns = ns.create(role);
+        ns.exec(netns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").orThrow();
+        ns.exec(netns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1").orThrow();
+        String port = ns.linkName(role);
+        List<String> args = new ArrayList<>(List.of("add-port", port, "--type", "tap", "--netns", netns));
+        args.addAll(List.of(portOptions));
+        cli(args.toArray(String[]::new));
+        return configure(netns, port, cidr);
+    }
+
+    /** Puts cidr on port in netns and brings it up (again after a restart re-created the TAP). */
+    Host configure(String netns, String port, String cidr) {
+        ns.waitForLink(netns, port, Duration.ofSeconds(10));
+        if (cidr != null) {
+            ns.addAddress(netns, port, cidr);
+        }
+        ns.linkUp(netns, port);
+        return new Host(netns, port, cidr == null ? null : cidr.substring(0, cidr.indexOf('/')), ns.macAddress(netns, port));
+    }
+
+    // ------------------------------------------------------------------ the client
+
+    /** {@code ./vswitch --socket S args...} against {@link #sw}; must exit 0. */
+    ExecResult cli(String... args) {
+        ExecResult r = sw.cli(args);
+        assertTrue(r.ok(), () -> "vswitch " + String.join(" ", args) + " failed: " + r.describe() + "\n--- daemon:\n" + sw.outputTail());
+        return r;
+    }
+
+    /** {@code ./vswitch --socket S args...} against {@link #sw}; must exit with code. */
+    ExecResult cliFails(int code, String... args) {
+        ExecResult r = sw.cli(args);
+        assertTrue(r.exitCode() == code && !r.timedOut(),
+                () -> "expected exit " + code + " from vswitch " + String.join(" ", args) + ": " + r.describe());
+        return r;
+    }
+
+    /** {@code ./vswitch args...} exactly as given (no --socket added), from the repo root. */
+    static ExecResult vswitch(String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(SwitchProcess.repoRoot().resolve("vswitch").toString());
+        cmd.addAll(Arrays.asList(args));
+        return Exec.run(Exec.DEFAULT_TIMEOUT, SwitchProcess.repoRoot(), cmd);
+    }
+
+    /** {@code ./vswitch --socket S args... --json}, parsed. */
+    JsonNode json(String... args) {
+        String[] withJson = Arrays.copyOf(args, args.length + 1);
+        withJson[args.length] = "--json";
+        ExecResult r = cli(withJson);
+        try {
+            JsonNode node = JSON.readTree(r.stdout());
+            assertNotEquals(null, node, () -> "no JSON from " + r.describe());
+            return node;
+        } catch (IOException e) {
+            throw new AssertionError("not JSON: " + e.getMessage() + "\n" + r.describe(), e);
+        }
+    }
+
+    /** The port's entry in {@code show --json}. */
+    JsonNode port(String name) {
+        JsonNode show = json("show");
+        for (JsonNode p : show.path("ports")) {
+            if (p.path("name").asText().equals(name)) {
+                return p;
+            }
+        }
+        throw new AssertionError("port " + name + " not in show: " + show);
+    }
+
+    /** Names of the ports in {@code show --json}. */
+    List<String> portNames() {
+        List<String> names = new ArrayList<>();
+        json("show").path("ports").forEach(p -> names.add(p.path("name").asText()));
+        return names;
+    }
+
+    /** The complete JSON documents in text, one after another (a trailing partial one is ignored). */
+    static List<JsonNode> jsonDocs(String text) {
+        List<JsonNode> docs = new ArrayList<>();
+        try (JsonParser parser = JSON.createParser(text)) {
+            while (parser.nextToken() != null) {
+                docs.add(JSON.readTree(parser));
+            }
+        } catch (IOException e) {
+            // an incomplete document at the end: still being written
+        }
+        return docs;
+    }
+
+    // ------------------------------------------------------------------ misc
+
+    /** Starts a client in the background; stdout and stderr go to files in dir. */
+    static Process startClient(Path dir, String name, String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(SwitchProcess.repoRoot().resolve("vswitch").toString());
+        cmd.addAll(Arrays.asList(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd)
+                .directory(SwitchProcess.repoRoot().toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(dir.resolve(name + ".out").toFile())
+                .redirectError(dir.resolve(name + ".err").toFile());
+        try {
+            return pb.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static String read(Path file) {
+        try {
+            return Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : "";
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Polls condition every 100 ms until it holds; fails with what() after max. */
+    static void await(Duration max, BooleanSupplier condition, Supplier<String> what) {
+        long deadline = System.nanoTime() + max.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                fail("timed out after " + max + ": " + what.get());
+            }
+            sleep(100);
+        }
+    }
+
+    static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    static void deleteTree(Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (var walk = Files.walk(root)) {
+            walk.sorted(Collections.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    System.err.println("[vsit] cannot delete " + p + ": " + e);
+                }
+            });
+        } catch (IOException e) {
+            System.err.println("[vsit] cannot delete " + root + ": " + e);
+        }
+    }
+
+    /** Kills a client process and its descendants (the launcher execs java, so usually just one). */
+    static void kill(Process p) {
+        if (p != null && p.isAlive()) {
+            Exec.killTree(p.toHandle(), true);
+        }
+    }
+}
