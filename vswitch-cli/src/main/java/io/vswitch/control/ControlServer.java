@@ -74,10 +74,21 @@ public final class ControlServer implements AutoCloseable {
         Files.createDirectories(path.toAbsolutePath().getParent());
         Files.deleteIfExists(path);
         server = UnixServerSocketChannel.open();
-        server.socket().bind(new UnixSocketAddress(path.toFile()));
-        Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-rw----"));
-        if (allowedGid >= 0) {
-            Files.setAttribute(path, "unix:gid", allowedGid);
+        try {
+            server.socket().bind(new UnixSocketAddress(path.toFile()));
+            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-rw----"));
+            if (allowedGid >= 0) {
+                try {
+                    Files.setAttribute(path, "unix:gid", allowedGid);
+                } catch (IOException e) {
+                    throw new IOException("cannot give control socket " + path + " to group " + allowedGid
+                            + " (" + e.getMessage() + "): the daemon needs CAP_CHOWN for --group", e);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            server.close();
+            Files.deleteIfExists(path);
+            throw e;
         }
         acceptor = new Thread(this::acceptLoop, "control-accept");
         acceptor.setDaemon(true);
