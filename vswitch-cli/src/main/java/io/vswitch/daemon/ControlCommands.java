@@ -11,6 +11,8 @@ import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.port.Offloads;
 import io.vswitch.core.port.PortCounters;
 import io.vswitch.core.port.QueueCounters;
+import io.vswitch.vm.VmPort;
+import io.vswitch.vm.VmStreamPort;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -190,6 +192,14 @@ final class ControlCommands implements ControlServer.Handler {
         out.put("rxGsoFrames", c.rxGso());
         out.put("txSegmented", c.txSegmented());
         out.put("drops", dropsOf(c));
+        if (p.port() instanceof VmPort vm) {
+            out.put("qemu", vm.qemuNetdev());
+            out.put("socket", vm.socketPath().toString());
+            if (vm instanceof VmStreamPort stream && stream.guestPid() > 0) {
+                out.put("guestPid", stream.guestPid());
+            }
+            out.put("vmEvents", vm.eventCounts());
+        }
         out.put("spec", e.spec);
         return out;
     }

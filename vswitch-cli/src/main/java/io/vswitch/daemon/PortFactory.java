@@ -2,6 +2,9 @@ package io.vswitch.daemon;
 
 import io.vswitch.core.port.Port;
 import io.vswitch.tap.TapPort;
+import io.vswitch.vm.VmDgramPort;
+import io.vswitch.vm.VmPort;
+import io.vswitch.vm.VmStreamPort;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -17,9 +20,18 @@ final class PortFactory {
         switch (spec.type()) {
             case "tap":
                 return TapPort.open(spec.name(), spec.queueCount(), spec.mtu(), macBytes(spec.mac()), spec.netns());
+            case "vm-stream":
+                return VmStreamPort.open(spec.name(), socketPath(spec), spec.mtu());
+            case "vm-dgram":
+                return VmDgramPort.open(spec.name(), socketPath(spec), Path.of(spec.peer()), spec.mtu());
             default:
                 throw new IOException("port type " + spec.type() + " is not supported by this build");
         }
+    }
+
+    /** The unix socket of a VM port: --path, or /run/vswitch/NAME.sock. */
+    static Path socketPath(PortSpec spec) {
+        return spec.path() == null ? VmPort.defaultSocketPath(spec.name()) : Path.of(spec.path());
     }
 
     Path stateDir() {
