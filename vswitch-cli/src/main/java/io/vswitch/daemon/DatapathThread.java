@@ -26,17 +26,15 @@ final class DatapathThread extends Thread {
     private final BridgePort port;
     private final PollableQueue queue;
     private final Bridge bridge;
-    private final Runnable onGone;
     private final Epoll epoll;
     private volatile boolean running = true;
 
-    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Runnable onGone) throws ErrnoException {
+    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue) throws ErrnoException {
         super("dp-" + port.name() + "-q" + queue.index());
         setDaemon(true);
         this.bridge = bridge;
         this.port = port;
         this.queue = queue;
-        this.onGone = onGone;
         this.epoll = new Epoll(2);
         epoll.add(queue.fd(), QUEUE_TOKEN);
     }
@@ -51,7 +49,7 @@ final class DatapathThread extends Thread {
                 int ready = epoll.await(-1);
                 for (int i = 0; i < ready && running; i++) {
                     if (epoll.token(i) == QUEUE_TOKEN && !drain(batch, ingress)) {
-                        onGone.run();
+                        LOG.info("{}: port gone, thread ends (the port stays down until removed)", getName());
                         return;
                     }
                 }

@@ -11,7 +11,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,13 +33,14 @@ final class PortRegistry implements AutoCloseable {
         final BridgePort bridgePort;
         final List<DatapathThread> threads = new ArrayList<>();
         final AtomicLong linkLosses = new AtomicLong();
-        /** Set by the first queue thread that finds the device gone; every queue of the port sees it. */
-        final AtomicBoolean linkLost = new AtomicBoolean();
         PortSpec spec;
+        /** Link state last seen by {@link #watchLinks()}. */
+        boolean linkUp;
 
         Entry(PortSpec spec, BridgePort bridgePort) {
             this.spec = spec;
             this.bridgePort = bridgePort;
+            this.linkUp = bridgePort.port().linkUp();
         }
     }
 
@@ -66,7 +66,7 @@ final class PortRegistry implements AutoCloseable {
         applyFlags(entry);
         try {
             for (int q = 0; q < port.queueCount(); q++) {
-                entry.threads.add(new DatapathThread(bridge, bridgePort, (PollableQueue) port.queue(q), () -> linkLost(entry)));
+                entry.threads.add(new DatapathThread(bridge, bridgePort, (PollableQueue) port.queue(q)));
             }
         } catch (ErrnoException e) {
             entry.threads.forEach(DatapathThread::shutdown);
@@ -125,13 +125,26 @@ final class PortRegistry implements AutoCloseable {
         entry.bridgePort.setAdminUp(entry.spec.adminUpOn());
     }
 
-    private void linkLost(Entry entry) {
-        if (!entry.linkLost.compareAndSet(false, true)) {
-            return;
+    /**
+     * Notices links that went away or came back (a TAP deleted from outside, a VM that disconnected or
+     * reconnected): counts and logs each loss and forgets the addresses learned behind it, so their
+     * frames flood to the remaining ports instead of vanishing. Called by housekeeping.
+     */
+    void watchLinks() {
+        for (Entry entry : entries.values()) {
+            boolean up = entry.bridgePort.port().linkUp();
+            if (up == entry.linkUp) {
+                continue;
+            }
+            entry.linkUp = up;
+            if (up) {
+                LOG.info("port {}: link up", entry.spec.name());
+            } else {
+                entry.linkLosses.incrementAndGet();
+                int flushed = bridge.fdb().flush(entry.bridgePort.index(), false);
+                LOG.warn("port {}: link gone; port is down, {} learned addresses flushed", entry.spec.name(), flushed);
+            }
         }
-        entry.linkLosses.incrementAndGet();
-        bridge.fdb().flush(entry.bridgePort.index(), false);
-        LOG.warn("port {}: link gone (device deleted?); port is down, its learned addresses flushed", entry.spec.name());
     }
 
     private void stop(Entry entry) {

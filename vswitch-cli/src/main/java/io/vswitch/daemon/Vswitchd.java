@@ -113,6 +113,9 @@ public final class Vswitchd implements AutoCloseable {
             for (BridgePort port : bridge.ports()) {
                 port.flows().expire(now);
             }
+            synchronized (lock) {
+                registry.watchLinks();
+            }
         } catch (RuntimeException e) {
             LOG.error("housekeeping failed", e);
         }
