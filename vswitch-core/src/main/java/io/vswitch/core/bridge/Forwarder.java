@@ -58,15 +58,20 @@ public final class Forwarder {
                 }
             }
         }
-        flood(frame, in, vlan, now);
+        flood(frame, in, inCounters, vlan, now);
     }
 
-    private void flood(Frame frame, BridgePort in, int vlan, long now) {
+    private void flood(Frame frame, BridgePort in, QueueCounters inCounters, int vlan, long now) {
         BridgePort[] ports = bridge.ports();
+        boolean sent = false;
         for (BridgePort target : ports) {
             if (target != in && target.flooding() && target.forwarding() && target.vlans().carries(vlan)) {
                 deliver(frame, target, vlan, now);
+                sent = true;
             }
+        }
+        if (!sent) {
+            inCounters.dropped(DropReason.NO_OUTPUT.ordinal());
         }
     }
 

@@ -41,6 +41,8 @@ public enum DropReason {
     BAD_VNET_HEADER,
     /** Port administratively down or its link is gone. */
     PORT_DOWN,
+    /** Flooded, but no other forwarding port floods and carries its VLAN (e.g. the only port on the switch). */
+    NO_OUTPUT,
     /** Handling the frame raised an exception: a bug, counted so it is seen, never fatal to the thread. */
     INTERNAL_ERROR;
 

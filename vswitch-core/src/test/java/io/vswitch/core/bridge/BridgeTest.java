@@ -153,6 +153,7 @@ class BridgeTest {
         b.setFlooding(false);
         receive(a, 0, Frames.arp(A));
         assertEquals(0, mem(b).drain().size());
+        assertEquals(1, a.counters().drops(DropReason.NO_OUTPUT), "a flood with nowhere to go is counted");
         b.setFlooding(true);
         b.setAdminUp(false);
         receive(a, 0, Frames.arp(A));
