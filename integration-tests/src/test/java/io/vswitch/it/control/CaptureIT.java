@@ -1,5 +1,6 @@
 package io.vswitch.it.control;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,7 +16,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** {@code vswitch capture}: a pcap file tcpdump reads back, and the line-per-frame mode. */
-class CaptureIT extends ControlTestBase {
+class CaptureIT extends SwitchTestBase {
 
     @Test
     void pcapOfAPingThroughTheSwitchReadsBackWithTcpdump() throws Exception {

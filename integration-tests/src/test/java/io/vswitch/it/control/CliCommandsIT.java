@@ -1,5 +1,6 @@
 package io.vswitch.it.control;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.Test;
  * Every client command against a real daemon: what it prints (human and {@code --json}) and that
  * the running switch really changed (the TAP in its namespace, the FDB, forwarding).
  */
-class CliCommandsIT extends ControlTestBase {
+class CliCommandsIT extends SwitchTestBase {
 
     @Test
     void addPortListsItWithItsSettingsAndDelPortRemovesIt() throws Exception {

@@ -1,5 +1,6 @@
 package io.vswitch.it.control;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,7 +15,7 @@ import org.junit.jupiter.api.Test;
  * What the client says when something is wrong, and its exit codes: 1 for errors (the daemon
  * refused, or cannot be reached), 2 for usage errors. Messages name what was wrong and how to fix it.
  */
-class CliErrorsIT extends ControlTestBase {
+class CliErrorsIT extends SwitchTestBase {
 
     @Test
     void unknownPortIsNamedAndTheExistingPortsListed() {

@@ -1,5 +1,6 @@
 package io.vswitch.it.control;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -26,7 +27,7 @@ import org.junit.jupiter.api.Test;
  * flood of requests, garbage, a half-sent line or an oversized one never holds up other clients
  * or the traffic through the switch.
  */
-class ConcurrentClientsIT extends ControlTestBase {
+class ConcurrentClientsIT extends SwitchTestBase {
 
     @Test
     void statsWatchKeepsRunningWhileAnotherClientAddsAndRemovesPorts() throws Exception {

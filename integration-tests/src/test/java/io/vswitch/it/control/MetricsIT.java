@@ -1,5 +1,6 @@
 package io.vswitch.it.control;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,7 +19,7 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /** {@code --metrics 127.0.0.1:PORT}: Prometheus counters on GET /metrics that follow the traffic. */
-class MetricsIT extends ControlTestBase {
+class MetricsIT extends SwitchTestBase {
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     @Test

@@ -1,5 +1,6 @@
 package io.vswitch.it.control;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -23,7 +24,7 @@ import org.junit.jupiter.api.Test;
  * ExecStart line (run through the packaged launcher) starts one and stops cleanly on SIGTERM with
  * the exit status the unit accepts, and systemd finds nothing to complain about in the unit.
  */
-class PackagingIT extends ControlTestBase {
+class PackagingIT extends SwitchTestBase {
     private static final Path PACKAGING = SwitchProcess.repoRoot().resolve("packaging");
     private static final Path JAR = SwitchProcess.repoRoot().resolve("vswitch-cli/target/vswitch.jar");
 

@@ -1,5 +1,6 @@
 package io.vswitch.it.control;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,7 +25,7 @@ import org.junit.jupiter.api.Test;
  * member of (the client gets it as a supplementary group only for its own process), so the tests
  * change nothing on the machine; only if there is no such group is one created and deleted again.
  */
-class PermissionsIT extends ControlTestBase {
+class PermissionsIT extends SwitchTestBase {
     private static final int NOBODY = 65534;
 
     @BeforeEach

@@ -1,5 +1,6 @@
 package io.vswitch.it.control;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -24,7 +25,7 @@ import org.junit.jupiter.api.Test;
  * brings back every port with its settings, the static FDB entries and the FDB settings, and the
  * file it reads is always complete JSON, however hard it was being rewritten at the moment of death.
  */
-class RestartIT extends ControlTestBase {
+class RestartIT extends SwitchTestBase {
 
     @Test
     void everythingIsRestoredAfterKill9() throws Exception {

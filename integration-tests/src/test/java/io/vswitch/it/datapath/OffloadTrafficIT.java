@@ -1,5 +1,6 @@
 package io.vswitch.it.datapath;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,10 +9,18 @@ import io.vswitch.it.harness.BackgroundProcess;
 import io.vswitch.it.harness.ExecResult;
 import java.io.IOException;
 import java.time.Duration;
+import io.vswitch.it.harness.Requirements;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** iperf3 through the switch: TCP as TSO super-frames, UDP with small packets, multi-queue steering. */
 class OffloadTrafficIT extends SwitchTestBase {
+
+    @BeforeEach
+    void startSwitch() {
+        Requirements.check("arping");
+        start();
+    }
 
     private JsonNode iperf(Host client, Host server, String... extra) {
         try (BackgroundProcess s = ns.iperf3Server(server.netns(), server.ip())) {

@@ -1,5 +1,6 @@
 package io.vswitch.it.datapath;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,10 +9,18 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.vswitch.it.harness.BackgroundProcess;
 import io.vswitch.it.harness.PingResult;
 import java.time.Duration;
+import io.vswitch.it.harness.Requirements;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Learning-bridge behaviour against the real kernel: namespaces on TAP ports of a running switch. */
 class SwitchTrafficIT extends SwitchTestBase {
+
+    @BeforeEach
+    void startSwitch() {
+        Requirements.check("arping");
+        start();
+    }
 
     @Test
     void pingsBothWays() {

@@ -1,5 +1,6 @@
 package io.vswitch.it.datapath;
 
+import io.vswitch.it.harness.SwitchTestBase;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,6 +10,8 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import io.vswitch.it.harness.Requirements;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -18,6 +21,12 @@ import org.junit.jupiter.api.Test;
  * the same bytes a VLAN subinterface would put on the wire.
  */
 class VlanIT extends SwitchTestBase {
+
+    @BeforeEach
+    void startSwitch() {
+        Requirements.check("arping");
+        start();
+    }
 
     private ExecResult probe(Host trunk, int vid, String srcIp, String dstIp) {
         try (InputStream script = getClass().getResourceAsStream("/vlan-arp-probe.py")) {

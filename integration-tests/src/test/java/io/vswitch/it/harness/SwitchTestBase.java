@@ -1,4 +1,4 @@
-package io.vswitch.it.control;
+package io.vswitch.it.harness;
 
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,33 +29,33 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 
 /**
- * Base of the control-plane tests: fresh namespaces per test, daemons started through
+ * Base of the integration tests: fresh namespaces per test, daemons started through
  * {@link #start}, temp dirs and other leftovers registered for removal, all torn down after each
  * test even when it fails. The current daemon is {@link #sw}; {@link #cli} talks to it.
  */
-abstract class ControlTestBase {
-    static final ObjectMapper JSON = new ObjectMapper();
+public abstract class SwitchTestBase {
+    protected static final ObjectMapper JSON = new ObjectMapper();
 
-    Namespaces ns;
+    protected Namespaces ns;
     /** The daemon the cli helpers talk to: the one started last. */
-    SwitchProcess sw;
+    protected SwitchProcess sw;
 
     private final List<SwitchProcess> switches = new ArrayList<>();
     private final List<Path> tempDirs = new ArrayList<>();
     private final List<Runnable> cleanups = new ArrayList<>();
 
     /** A namespace on the switch: its name, its TAP (= port name), address and MAC. */
-    record Host(String netns, String port, String ip, String mac) {
+    protected record Host(String netns, String port, String ip, String mac) {
     }
 
     @BeforeEach
-    void createNamespaces() {
+    protected void createNamespaces() {
         Requirements.check();
         ns = new Namespaces();
     }
 
     @AfterEach
-    void tearDown() {
+    protected void tearDown() {
         List<Runnable> steps = new ArrayList<>(cleanups);
         Collections.reverse(steps);
         List<SwitchProcess> sws = new ArrayList<>(switches);
@@ -85,12 +85,12 @@ abstract class ControlTestBase {
     // ------------------------------------------------------------------ daemons
 
     /** Starts a daemon with default settings (fresh state dir) and makes it {@link #sw}. */
-    SwitchProcess start() {
+    protected SwitchProcess start() {
         return start(SwitchProcess.builder());
     }
 
     /** Starts the daemon the builder describes, registers it for teardown, makes it {@link #sw}. */
-    SwitchProcess start(SwitchProcess.Builder builder) {
+    protected SwitchProcess start(SwitchProcess.Builder builder) {
         SwitchProcess p = builder.start();
         switches.add(p);
         sw = p;
@@ -98,7 +98,7 @@ abstract class ControlTestBase {
     }
 
     /** A log file under target/it-logs (for a daemon started on a reused state dir). */
-    static Path logFile(String name) {
+    protected static Path logFile(String name) {
         Path dir = Path.of(System.getProperty("user.dir"), "target", "it-logs");
         try {
             Files.createDirectories(dir);
@@ -109,7 +109,7 @@ abstract class ControlTestBase {
     }
 
     /** A fresh directory under /tmp named with this run's prefix (so a crashed run's is swept), removed after the test. */
-    Path tempDir(String role) {
+    protected Path tempDir(String role) {
         try {
             Path d = Files.createTempDirectory(Path.of("/tmp"), Namespaces.runPrefix() + "ctl-" + role + "-");
             tempDirs.add(d);
@@ -120,14 +120,14 @@ abstract class ControlTestBase {
     }
 
     /** Runs action after the test, before daemons, namespaces and temp dirs go; in reverse order of registration. */
-    void onCleanup(Runnable action) {
+    protected void onCleanup(Runnable action) {
         cleanups.add(action);
     }
 
     // ------------------------------------------------------------------ hosts
 
     /** A namespace (IPv6 off) with a TAP port added by {@code add-port ... portOptions}, address cidr, link up. */
-    Host host(String role, String cidr, String... portOptions) {
+    protected Host host(String role, String cidr, String... portOptions) {
         String netns = ns.create(role);
         ns.exec(netns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").orThrow();
         ns.exec(netns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1").orThrow();
@@ -139,7 +139,7 @@ abstract class ControlTestBase {
     }
 
     /** Puts cidr on port in netns and brings it up (again after a restart re-created the TAP). */
-    Host configure(String netns, String port, String cidr) {
+    protected Host configure(String netns, String port, String cidr) {
         ns.waitForLink(netns, port, Duration.ofSeconds(10));
         if (cidr != null) {
             ns.addAddress(netns, port, cidr);
@@ -151,14 +151,14 @@ abstract class ControlTestBase {
     // ------------------------------------------------------------------ the client
 
     /** {@code ./vswitch --socket S args...} against {@link #sw}; must exit 0. */
-    ExecResult cli(String... args) {
+    protected ExecResult cli(String... args) {
         ExecResult r = sw.cli(args);
         assertTrue(r.ok(), () -> "vswitch " + String.join(" ", args) + " failed: " + r.describe() + "\n--- daemon:\n" + sw.outputTail());
         return r;
     }
 
     /** {@code ./vswitch --socket S args...} against {@link #sw}; must exit with code. */
-    ExecResult cliFails(int code, String... args) {
+    protected ExecResult cliFails(int code, String... args) {
         ExecResult r = sw.cli(args);
         assertTrue(r.exitCode() == code && !r.timedOut(),
                 () -> "expected exit " + code + " from vswitch " + String.join(" ", args) + ": " + r.describe());
@@ -166,7 +166,7 @@ abstract class ControlTestBase {
     }
 
     /** {@code ./vswitch args...} exactly as given (no --socket added), from the repo root. */
-    static ExecResult vswitch(String... args) {
+    protected static ExecResult vswitch(String... args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(SwitchProcess.repoRoot().resolve("vswitch").toString());
         cmd.addAll(Arrays.asList(args));
@@ -174,7 +174,7 @@ abstract class ControlTestBase {
     }
 
     /** {@code ./vswitch --socket S args... --json}, parsed. */
-    JsonNode json(String... args) {
+    protected JsonNode json(String... args) {
         String[] withJson = Arrays.copyOf(args, args.length + 1);
         withJson[args.length] = "--json";
         ExecResult r = cli(withJson);
@@ -188,7 +188,7 @@ abstract class ControlTestBase {
     }
 
     /** The port's entry in {@code show --json}. */
-    JsonNode port(String name) {
+    protected JsonNode port(String name) {
         JsonNode show = json("show");
         for (JsonNode p : show.path("ports")) {
             if (p.path("name").asText().equals(name)) {
@@ -198,15 +198,24 @@ abstract class ControlTestBase {
         throw new AssertionError("port " + name + " not in show: " + show);
     }
 
+    /** FDB entries from {@code fdb show --json} as "mac port vlan" strings. */
+    protected List<String> fdb() {
+        List<String> out = new ArrayList<>();
+        for (JsonNode e : json("fdb", "show")) {
+            out.add(e.path("mac").asText() + " " + e.path("port").asText() + " " + e.path("vlan").asInt());
+        }
+        return out;
+    }
+
     /** Names of the ports in {@code show --json}. */
-    List<String> portNames() {
+    protected List<String> portNames() {
         List<String> names = new ArrayList<>();
         json("show").path("ports").forEach(p -> names.add(p.path("name").asText()));
         return names;
     }
 
     /** The complete JSON documents in text, one after another (a trailing partial one is ignored). */
-    static List<JsonNode> jsonDocs(String text) {
+    protected static List<JsonNode> jsonDocs(String text) {
         List<JsonNode> docs = new ArrayList<>();
         try (JsonParser parser = JSON.createParser(text)) {
             while (parser.nextToken() != null) {
@@ -221,7 +230,7 @@ abstract class ControlTestBase {
     // ------------------------------------------------------------------ misc
 
     /** Starts a client in the background; stdout and stderr go to files in dir. */
-    static Process startClient(Path dir, String name, String... args) {
+    protected static Process startClient(Path dir, String name, String... args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(SwitchProcess.repoRoot().resolve("vswitch").toString());
         cmd.addAll(Arrays.asList(args));
@@ -237,7 +246,7 @@ abstract class ControlTestBase {
         }
     }
 
-    static String read(Path file) {
+    protected static String read(Path file) {
         try {
             return Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : "";
         } catch (IOException e) {
@@ -246,7 +255,7 @@ abstract class ControlTestBase {
     }
 
     /** Polls condition every 100 ms until it holds; fails with what() after max. */
-    static void await(Duration max, BooleanSupplier condition, Supplier<String> what) {
+    protected static void await(Duration max, BooleanSupplier condition, Supplier<String> what) {
         long deadline = System.nanoTime() + max.toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
@@ -256,7 +265,7 @@ abstract class ControlTestBase {
         }
     }
 
-    static void sleep(long millis) {
+    protected static void sleep(long millis) {
         try {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
@@ -265,7 +274,7 @@ abstract class ControlTestBase {
         }
     }
 
-    static void deleteTree(Path root) {
+    protected static void deleteTree(Path root) {
         if (!Files.exists(root)) {
             return;
         }
@@ -283,7 +292,7 @@ abstract class ControlTestBase {
     }
 
     /** Kills a client process and its descendants (the launcher execs java, so usually just one). */
-    static void kill(Process p) {
+    protected static void kill(Process p) {
         if (p != null && p.isAlive()) {
             Exec.killTree(p.toHandle(), true);
         }
