@@ -6,10 +6,10 @@ import io.vswitch.core.bridge.Forwarder;
 import io.vswitch.core.bridge.Ingress;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.gso.Segmenter;
-import io.vswitch.tap.DirectAddress;
-import io.vswitch.tap.Epoll;
-import io.vswitch.tap.ErrnoException;
-import io.vswitch.tap.PollableQueue;
+import io.vswitch.linux.DirectAddress;
+import io.vswitch.linux.Epoll;
+import io.vswitch.linux.ErrnoException;
+import io.vswitch.linux.PollableQueue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -1,5 +1,11 @@
 package io.vswitch.tap;
 
+import io.vswitch.linux.ErrnoException;
+import io.vswitch.linux.IfReq;
+import io.vswitch.linux.IpCommand;
+import io.vswitch.linux.LibC;
+import io.vswitch.linux.NativeBuffer;
+import io.vswitch.linux.NetDevice;
 import java.io.IOException;
 import java.util.Arrays;
 import java.util.Collections;

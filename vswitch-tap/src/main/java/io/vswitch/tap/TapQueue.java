@@ -1,5 +1,9 @@
 package io.vswitch.tap;
 
+import io.vswitch.linux.DirectAddress;
+import io.vswitch.linux.LibC;
+import io.vswitch.linux.NativeBuffer;
+import io.vswitch.linux.PollableQueue;
 import io.vswitch.core.alloc.Chunk;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.DropReason;

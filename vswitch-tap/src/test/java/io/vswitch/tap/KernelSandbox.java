@@ -1,5 +1,6 @@
 package io.vswitch.tap;
 
+import io.vswitch.linux.IpCommand;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.sun.security.auth.module.UnixSystem;

@@ -1,5 +1,7 @@
 package io.vswitch.tap;
 
+import io.vswitch.linux.ErrnoException;
+import io.vswitch.linux.LibC;
 import static io.vswitch.tap.KernelSandbox.ip;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

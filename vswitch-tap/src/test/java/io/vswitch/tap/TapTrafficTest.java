@@ -1,5 +1,9 @@
 package io.vswitch.tap;
 
+import io.vswitch.linux.Epoll;
+import io.vswitch.linux.IpCommand;
+import io.vswitch.linux.LibC;
+import io.vswitch.linux.NativeBuffer;
 import static io.vswitch.tap.KernelSandbox.ip;
 import static io.vswitch.tap.KernelSandbox.ipIn;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;

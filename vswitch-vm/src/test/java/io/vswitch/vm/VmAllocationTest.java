@@ -1,0 +1,198 @@
+package io.vswitch.vm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vswitch.core.alloc.FragAllocator;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.port.FrameSink;
+import io.vswitch.core.port.PortQueue;
+import io.vswitch.linux.DirectAddress;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
+import jnr.unixsocket.UnixDatagramChannel;
+import jnr.unixsocket.UnixSocketAddress;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The VM ports' data path allocates nothing on the Java heap, like the TAP queues': receive (parse,
+ * allocate from the queue's fragments, copy or read in place) and transmit (prefix in the headroom,
+ * one send), measured with the thread's allocation counter over many frames after warm-up.
+ */
+class VmAllocationTest {
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    private static final int FRAMES = 20_000;
+
+    private Path dir;
+
+    @BeforeEach
+    void dir() throws IOException {
+        dir = Files.createTempDirectory("vswvm-");
+    }
+
+    @AfterEach
+    void clean() throws IOException {
+        try (var files = Files.list(dir)) {
+            for (Path p : files.toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+        Files.deleteIfExists(dir);
+    }
+
+    @Test
+    void streamReceiveAndTransmitDoNotAllocate() throws Exception {
+        Path path = dir.resolve("a.sock");
+        try (VmStreamPort port = VmStreamPort.open("vma", path, null);
+             QueueDriver driver = new QueueDriver(port.queue(0));
+             SocketChannel guest = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
+            driver.until(port::linkUp, java.time.Duration.ofSeconds(5), "the guest");
+            PortQueue q = port.queue(0);
+            FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+
+            // Receive: the guest writes frames from another thread, this thread only receives.
+            AtomicBoolean stop = new AtomicBoolean();
+            Thread writer = new Thread(() -> {
+                ByteBuffer frames = ByteBuffer.allocateDirect(64 * (4 + 600));
+                for (int i = 0; i < 64; i++) {
+                    frames.putInt(600).put(new byte[600]);
+                }
+                try {
+                    while (!stop.get()) {
+                        frames.clear();
+                        while (frames.hasRemaining()) {
+                            guest.write(frames);
+                        }
+                    }
+                } catch (IOException e) {
+                    // closed at the end
+                }
+            });
+            writer.start();
+            long[] got = new long[1];
+            Runnable receive = () -> {
+                int n = q.receive(batch);
+                for (int i = 0; i < batch.count(); i++) {
+                    batch.get(i).release();
+                }
+                batch.clear();
+                got[0] += Math.max(n, 0);
+            };
+            long allocated = measure(receive, FRAMES, got);
+            stop.set(true);
+            assertTrue(allocated < FRAMES / 10, "receive allocated " + allocated + " bytes for " + FRAMES + " frames");
+
+            // Transmit: a reader drains the guest side so sends go through.
+            guest.shutdownOutput();
+            writer.join(5000);
+            Thread reader = new Thread(() -> {
+                ByteBuffer sink = ByteBuffer.allocateDirect(1 << 20);
+                try {
+                    while (guest.read(sink.clear()) >= 0) {
+                        // discard
+                    }
+                } catch (IOException e) {
+                    // closed at the end
+                }
+            });
+            reader.start();
+            FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
+            Frame frame = new Frame();
+            allocator.allocate(frame, 1000);
+            long[] sent = new long[1];
+            Runnable transmit = () -> {
+                if (q.transmit(frame) == FrameSink.SENT) {
+                    sent[0]++;
+                }
+            };
+            long txAllocated = measure(transmit, FRAMES, sent);
+            assertTrue(txAllocated < FRAMES / 10, "transmit allocated " + txAllocated + " bytes for " + FRAMES + " frames");
+            frame.release();
+            guest.close();
+            reader.join(5000);
+        }
+    }
+
+    @Test
+    void datagramReceiveAndTransmitDoNotAllocate() throws Exception {
+        Path path = dir.resolve("b.sock");
+        Path peerPath = dir.resolve("q.sock");
+        UnixDatagramChannel qemu = UnixDatagramChannel.open();
+        qemu.bind(new UnixSocketAddress(peerPath.toFile()));
+        try (VmDgramPort port = VmDgramPort.open("vmb", path, peerPath, null)) {
+            assertTrue(port.linkUp());
+            PortQueue q = port.queue(0);
+            FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+            // Transmit to QEMU, receive what QEMU echoes back: both on this thread, QEMU on another.
+            AtomicBoolean stop = new AtomicBoolean();
+            Thread echo = new Thread(() -> {
+                ByteBuffer b = ByteBuffer.allocateDirect(2048);
+                UnixSocketAddress to = new UnixSocketAddress(path.toFile());
+                try {
+                    while (!stop.get()) {
+                        b.clear();
+                        qemu.receive(b);
+                        b.flip();
+                        qemu.send(b, to);
+                    }
+                } catch (IOException e) {
+                    // closed at the end
+                }
+            });
+            echo.start();
+            FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
+            Frame frame = new Frame();
+            allocator.allocate(frame, 800);
+            long[] done = new long[1];
+            Runnable roundTrip = () -> {
+                if (q.transmit(frame) == FrameSink.SENT) {
+                    int n;
+                    do {
+                        n = q.receive(batch);
+                    } while (n == 0);
+                    for (int i = 0; i < batch.count(); i++) {
+                        assertEquals(800, batch.get(i).length());
+                        batch.get(i).release();
+                    }
+                    batch.clear();
+                    done[0] += n;
+                }
+            };
+            long allocated = measure(roundTrip, FRAMES / 4, done);
+            stop.set(true);
+            qemu.close();
+            echo.join(5000);
+            frame.release();
+            assertTrue(allocated < FRAMES / 40, "a round trip allocated " + allocated + " bytes in " + FRAMES / 4);
+        }
+    }
+
+    /** Runs {@code step} until {@code count[0]} advanced by {@code frames}, three times; returns the last pass's bytes. */
+    private static long measure(Runnable step, int frames, long[] count) {
+        long allocated = 0;
+        for (int pass = 0; pass < 3; pass++) {
+            long target = count[0] + frames;
+            long before = THREADS.getCurrentThreadAllocatedBytes();
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (count[0] < target) {
+                step.run();
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("no progress: " + count[0] + " of " + target);
+                }
+            }
+            allocated = THREADS.getCurrentThreadAllocatedBytes() - before;
+            System.out.printf("pass %d: %d bytes for %d frames%n", pass, allocated, frames);
+        }
+        return allocated;
+    }
+}
