@@ -58,9 +58,9 @@ class PortChurnIT extends SwitchTestBase {
         try (BackgroundProcess watch = ns.startBackground(sentinel.netns(), "tcpdump", "-i", "any", "-Q", "in",
                 "-nn", "-e", "-l", "not ip6");
                 ControlConnection control = new ControlConnection(sw.socket());
-                BackgroundProcess floodA = ns.startBackground(a.netns(), "ping", "-q", "-f", "-b", "-w", "120",
+                BackgroundProcess floodA = ns.startBackground(a.netns(), "ping", "-q", "-f", "-b", "-w", "900",
                         "198.18.16.255");
-                BackgroundProcess floodB = ns.startBackground(b.netns(), "ping", "-q", "-f", "-b", "-w", "120",
+                BackgroundProcess floodB = ns.startBackground(b.netns(), "ping", "-q", "-f", "-b", "-w", "900",
                         "198.18.16.255")) {
             awaitListening(watch);
             long floodedBefore = txPackets(control, c.port());
