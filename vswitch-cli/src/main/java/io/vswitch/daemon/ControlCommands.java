@@ -11,6 +11,7 @@ import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.port.Offloads;
 import io.vswitch.core.port.PortCounters;
 import io.vswitch.core.port.QueueCounters;
+import io.vswitch.system.SystemPort;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
 import java.io.IOException;
@@ -199,6 +200,10 @@ final class ControlCommands implements ControlServer.Handler {
                 out.put("guestPid", stream.guestPid());
             }
             out.put("vmEvents", vm.eventCounts());
+        }
+        if (p.port() instanceof SystemPort sys) {
+            out.put("ifindex", sys.ifindex());
+            out.put("systemEvents", sys.eventCounts());
         }
         out.put("spec", e.spec);
         return out;
