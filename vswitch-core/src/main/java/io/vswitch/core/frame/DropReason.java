@@ -52,10 +52,20 @@ public enum DropReason {
     DESTINATION_UNAVAILABLE;
 
     private static final DropReason[] VALUES = values();
+    private static final String[] LABELS = java.util.Arrays.stream(VALUES)
+            .map(r -> r.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-')).toArray(String[]::new);
 
     /** Reason for a numeric code; codes are the ordinals, kept primitive on the hot path. */
     public static DropReason of(int code) {
         return VALUES[code];
+    }
+
+    /**
+     * The one spelling of this reason for people and scripts ({@code no-output}): the CLI, its JSON
+     * and the metrics' {@code reason} label all use it.
+     */
+    public String label() {
+        return LABELS[ordinal()];
     }
 
     /** Number of reasons, for sizing counter arrays. */
