@@ -83,6 +83,9 @@ final class PacketReceiver implements AutoCloseable {
 
     /** Reads ready frames into {@code batch}; -1 once the interface is gone for good (see class doc). */
     int receive(FrameBatch batch) {
+        if (port.gone()) {
+            return -1;
+        }
         int n = 0;
         Frame frame;
         while ((frame = batch.next()) != null) {
