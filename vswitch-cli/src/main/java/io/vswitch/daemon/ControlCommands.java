@@ -13,6 +13,7 @@ import io.vswitch.core.port.PortCounters;
 import io.vswitch.core.port.QueueCounters;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
+import io.vswitch.vm.vhost.VhostUserPort;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -199,6 +200,28 @@ final class ControlCommands implements ControlServer.Handler {
                 out.put("guestPid", stream.guestPid());
             }
             out.put("vmEvents", vm.eventCounts());
+        }
+        if (p.port() instanceof VhostUserPort vhost) {
+            out.put("qemu", String.join(" ", vhost.qemuArguments("256M", true)));
+            out.put("qemuNote", "size= is the guest's -m; vectors=0 because QEMU 7.2 under TCG crashes with MSI-X on a"
+                    + " vhost-user device: with KVM use vectors=" + (2 * vhost.queueCount() + 2));
+            out.put("socket", vhost.socketPath().toString());
+            out.put("mode", vhost.mode().label());
+            out.put("connected", vhost.connected());
+            if (vhost.peerPid() > 0) {
+                out.put("guestPid", vhost.peerPid());
+            }
+            out.put("features", "0x" + Long.toHexString(vhost.features()));
+            out.put("rings", vhost.ringStates());
+            out.put("vhostEvents", vhost.eventCounts());
+            List<Map<String, Long>> perQueue = new ArrayList<>();
+            for (int q = 0; q < c.queueCount(); q++) {
+                Map<String, Long> one = new LinkedHashMap<>();
+                one.put("rxPackets", c.queue(q).rxPackets());
+                one.put("txPackets", c.queue(q).txPackets());
+                perQueue.add(one);
+            }
+            out.put("queueCounters", perQueue);
         }
         out.put("spec", e.spec);
         return out;
