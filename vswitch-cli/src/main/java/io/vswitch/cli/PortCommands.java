@@ -27,13 +27,13 @@ final class PortCommands {
 
     @Command(name = "add-port", mixinStandardHelpOptions = true, description = "Add a port to the running switch.")
     static final class AddPort extends ClientCommand {
-        @Parameters(paramLabel = "NAME", description = "Port name (for a TAP, the interface name).")
+        @Parameters(paramLabel = "NAME", description = "Port name (for a TAP or system port, the interface name).")
         String name;
 
-        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream, vm-dgram or vhost-user.")
+        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream, vm-dgram, system (an existing interface: a NIC, a veth) or vhost-user.")
         String type;
 
-        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP or queue pairs of a vhost-user port (1-16), one datapath thread each.")
+        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP or system port, queue pairs of a vhost-user port (1-16), one datapath thread each.")
         Integer queues;
 
         @ArgGroup(exclusive = true)

@@ -1,6 +1,7 @@
 package io.vswitch.daemon;
 
 import io.vswitch.core.port.Port;
+import io.vswitch.system.SystemPort;
 import io.vswitch.tap.TapPort;
 import io.vswitch.vm.VmDgramPort;
 import io.vswitch.vm.VmPort;
@@ -30,6 +31,8 @@ final class PortFactory {
                         spec.mode() == null ? VhostUserPort.Mode.CLIENT : VhostUserPort.Mode.parse(spec.mode()),
                         spec.queueCount(), spec.mtu(),
                         new VhostUserPort.SocketAccess(spec.owner(), spec.group(), spec.socketMode()));
+            case "system":
+                return SystemPort.open(spec.name(), spec.queueCount());
             default:
                 throw new IOException("port type " + spec.type() + " is not supported by this build");
         }

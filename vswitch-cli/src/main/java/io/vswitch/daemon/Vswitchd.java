@@ -95,7 +95,7 @@ public final class Vswitchd implements AutoCloseable {
             for (SwitchConfig.StaticEntry entry : config.staticFdb()) {
                 PortRegistry.Entry port = registry.get(entry.port());
                 if (port != null) {
-                    bridge.fdb().addStatic(entry.vlan(), ControlCommands.parseMac(entry.mac()), port.bridgePort.index());
+                    bridge.fdb().addStatic(entry.vlan(), Macs.parse(entry.mac()), port.bridgePort.index());
                 }
             }
             config = config.withPorts(ports);
