@@ -1,7 +1,5 @@
 package io.vswitch.core.frame;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -33,17 +31,30 @@ public final class FrameLeaks {
     private static final Map<Frame, Allocation> LIVE = new ConcurrentHashMap<>();
     private static final AtomicLong SEQUENCE = new AtomicLong();
     private static final AtomicInteger PAUSES = new AtomicInteger();
+    /** Stack frames shown per allocation site. */
+    private static final int SITE_FRAMES = 16;
 
     private FrameLeaks() {
     }
 
     /** One frame attached and not yet released: when, on which thread, from where. */
     public record Allocation(long sequence, String thread, Throwable site) {
-        /** The allocation site as text, without the frames of the leak detector itself. */
+        /** The allocation site as text: the caller's frames, without the leak detector's and the test runner's. */
         public String describe() {
-            StringWriter text = new StringWriter();
-            site.printStackTrace(new PrintWriter(text));
-            return "frame allocated on thread " + thread + " and never released:\n" + text;
+            StringBuilder text = new StringBuilder("frame allocated on thread ").append(thread)
+                    .append(" and never released, at:\n");
+            int shown = 0;
+            for (StackTraceElement e : site.getStackTrace()) {
+                String cls = e.getClassName();
+                if (cls.equals(FrameLeaks.class.getName()) || cls.equals(Frame.class.getName())) {
+                    continue;
+                }
+                if (cls.startsWith("org.junit.") || cls.startsWith("jdk.internal.reflect.") || ++shown > SITE_FRAMES) {
+                    break;
+                }
+                text.append("\tat ").append(e).append('\n');
+            }
+            return text.toString();
         }
     }
 
