@@ -198,4 +198,28 @@ public interface LibC {
     int ENODEV = 19;
     int ENXIO = 6;
     int ENETDOWN = 100;
+
+    int PROT_READ = 1;
+    int PROT_WRITE = 2;
+    int MAP_SHARED = 1;
+
+    /** {@code msgvec} is the address of {@code vlen} {@code struct mmsghdr}s; {@code timeout} a timespec address or 0. */
+    @SaveError
+    int recvmmsg(int fd, long msgvec, int vlen, int flags, long timeout);
+
+    /** {@code msgvec} is the address of {@code vlen} {@code struct mmsghdr}s. */
+    @SaveError
+    int sendmmsg(int fd, long msgvec, int vlen, int flags);
+
+    /**
+     * Cold path. Declared with {@code Pointer}s on purpose: with six primitive arguments and a
+     * {@code long} return jnr-ffi's fast invoker passed them wrongly here (every call, even an anonymous
+     * mapping, failed with EINVAL), while the generic one is right. {@code addr} may be null; the
+     * result's {@code address()} is -1 (MAP_FAILED) on failure.
+     */
+    @SaveError
+    jnr.ffi.Pointer mmap(jnr.ffi.Pointer addr, @size_t long length, int prot, int flags, int fd, @jnr.ffi.types.off_t long offset);
+
+    @SaveError
+    int munmap(long addr, @size_t long length);
 }
