@@ -115,6 +115,7 @@ public final class Vswitchd implements AutoCloseable {
             }
             synchronized (lock) {
                 registry.watchLinks();
+                registry.superviseThreads();
             }
         } catch (RuntimeException e) {
             LOG.error("housekeeping failed", e);
