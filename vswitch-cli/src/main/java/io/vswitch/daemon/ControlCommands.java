@@ -12,6 +12,7 @@ import io.vswitch.core.port.Offloads;
 import io.vswitch.core.port.PortCounters;
 import io.vswitch.core.port.QueueCounters;
 import io.vswitch.vm.VmPort;
+import io.vswitch.vxlan.VxlanPort;
 import io.vswitch.vm.VmStreamPort;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -200,6 +201,9 @@ final class ControlCommands implements ControlServer.Handler {
             }
             out.put("vmEvents", vm.eventCounts());
         }
+        if (p.port() instanceof VxlanPort vxlan) {
+            out.put("vxlan", vxlan.describe());
+        }
         out.put("spec", e.spec);
         return out;
     }
@@ -229,6 +233,12 @@ final class ControlCommands implements ControlServer.Handler {
                 row.put("mac", formatMac(mac));
                 row.put("vlan", vlan);
                 row.put("port", bp == null ? "?" : bp.name());
+                if (bp != null && bp.port() instanceof VxlanPort vxlan) {
+                    String remote = vxlan.remoteOf(mac);
+                    if (remote != null) {
+                        row.put("remote", remote);
+                    }
+                }
                 row.put("static", isStatic);
                 row.put("ageSeconds", isStatic ? 0 : TimeUnit.NANOSECONDS.toMillis(age) / 1000.0);
                 rows.add(row);
@@ -244,18 +254,30 @@ final class ControlCommands implements ControlServer.Handler {
         long mac = parseMacArg(macText);
         int vlan = vlanArg(args);
         String port = text(args, "port");
+        String remote = args.hasNonNull("remote") ? args.get("remote").asText() : null;
         synchronized (daemon.lock()) {
             PortRegistry.Entry e = entry(port);
+            VxlanPort vxlan = e.bridgePort.port() instanceof VxlanPort v ? v : null;
+            if (remote != null && vxlan == null) {
+                throw invalid("--remote applies to vxlan ports only; " + port + " is a " + e.bridgePort.port().kind() + " port");
+            }
             try {
+                if (vxlan != null && remote != null) {
+                    vxlan.addStatic(mac, remote);
+                }
                 daemon.bridge().fdb().addStatic(vlan, mac, e.bridgePort.index());
             } catch (IllegalArgumentException ex) {
                 throw invalid(ex.getMessage() + ": " + macText);
             }
             List<SwitchConfig.StaticEntry> statics = new ArrayList<>(daemon.config().staticFdb());
             statics.removeIf(s -> s.vlan() == vlan && parseMac(s.mac()) == mac);
-            statics.add(new SwitchConfig.StaticEntry(formatMac(mac), vlan, port));
+            statics.add(new SwitchConfig.StaticEntry(formatMac(mac), vlan, port, remote));
             daemon.commit(daemon.config().withStaticFdb(statics));
-            return Map.of("mac", formatMac(mac), "vlan", vlan, "port", port, "static", true);
+            Map<String, Object> out = new LinkedHashMap<>(Map.of("mac", formatMac(mac), "vlan", vlan, "port", port, "static", true));
+            if (remote != null) {
+                out.put("remote", vxlan.remoteOf(mac));
+            }
+            return out;
         }
     }
 
@@ -263,6 +285,11 @@ final class ControlCommands implements ControlServer.Handler {
         long mac = parseMacArg(text(args, "mac"));
         int vlan = vlanArg(args);
         synchronized (daemon.lock()) {
+            int port = daemon.bridge().fdb().lookup(vlan, mac);
+            BridgePort bp = port == Fdb.NO_PORT ? null : daemon.bridge().portAt(port);
+            if (bp != null && bp.port() instanceof VxlanPort vxlan) {
+                vxlan.forget(mac);
+            }
             if (!daemon.bridge().fdb().remove(vlan, mac)) {
                 throw new ControlException(ControlException.INVALID_ARGUMENT, "no FDB entry for " + formatMac(mac)
                         + " in VLAN " + vlan + ": see 'vswitch fdb show'");

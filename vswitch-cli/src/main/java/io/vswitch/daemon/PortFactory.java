@@ -5,6 +5,7 @@ import io.vswitch.tap.TapPort;
 import io.vswitch.vm.VmDgramPort;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
+import io.vswitch.vxlan.VxlanPort;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -24,6 +25,8 @@ final class PortFactory {
                 return VmStreamPort.open(spec.name(), socketPath(spec), spec.mtu());
             case "vm-dgram":
                 return VmDgramPort.open(spec.name(), socketPath(spec), Path.of(spec.peer()), spec.mtu());
+            case "vxlan":
+                return VxlanPort.open(spec.name(), spec.vxlanSettings());
             default:
                 throw new IOException("port type " + spec.type() + " is not supported by this build");
         }

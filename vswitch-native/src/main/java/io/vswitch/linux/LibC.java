@@ -156,6 +156,22 @@ public interface LibC {
     @SaveError
     @ssize_t long recv(int fd, long buf, @size_t long len, int flags);
 
+    /**
+     * Sends the datagram a {@code struct msghdr} at {@code msg} describes: safe to call from several
+     * threads on one socket, each with its own msghdr. (Not {@code sendto}: jnr-ffi passed garbage as the
+     * sixth argument of a six-argument call, whatever its declared type; strace showed addrlen=882136538
+     * and EINVAL. Calls here keep to at most five arguments.)
+     */
+    @SaveError
+    @ssize_t long sendmsg(int fd, long msg, int flags);
+
+    /**
+     * Receives up to {@code vlen} datagrams into the {@code struct mmsghdr} array at {@code msgvec}
+     * ({@code timeout} 0: no timeout; with MSG_DONTWAIT it returns what is queued now).
+     */
+    @SaveError
+    int recvmmsg(int fd, long msgvec, int vlen, int flags, long timeout);
+
     /** {@code msg} is the address of a {@code struct msghdr} (see {@code VmDgramPort}). */
     @SaveError
     @ssize_t long recvmsg(int fd, long msg, int flags);
@@ -183,6 +199,34 @@ public interface LibC {
 
     @SaveError
     int timerfd_create(int clockid, int flags);
+
+    /** Moves the calling thread into the namespace {@code fd} refers to (see {@link Netns}). */
+    @SaveError
+    int setns(int fd, int nstype);
+
+    // ---- UDP and raw IP sockets (tunnel ports) ----
+
+    int AF_INET6 = 10;
+    int SOCK_RAW = 3;
+    int CLONE_NEWNET = 0x40000000;
+    int O_RDONLY = 0;
+
+    int IPPROTO_IP = 0;
+    int IPPROTO_UDP = 17;
+    int IPPROTO_IPV6 = 41;
+    int SO_ATTACH_FILTER = 26;
+    int IP_TTL = 2;
+    int IP_MTU_DISCOVER = 10;
+    int IP_MTU = 14;
+    int IP_PMTUDISC_DONT = 0;
+    int IP_PMTUDISC_DO = 2;
+    int IPV6_CHECKSUM = 7;
+    int IPV6_UNICAST_HOPS = 16;
+    int IPV6_MTU_DISCOVER = 23;
+    int IPV6_MTU = 24;
+    int IPV6_V6ONLY = 26;
+    int EADDRNOTAVAIL = 99;
+
 
     /** {@code newValue}/{@code oldValue} are addresses of {@code struct itimerspec} (oldValue may be 0). */
     @SaveError

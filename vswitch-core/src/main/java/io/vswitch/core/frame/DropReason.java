@@ -44,7 +44,9 @@ public enum DropReason {
     /** Flooded, but no other forwarding port floods and carries its VLAN (e.g. the only port on the switch). */
     NO_OUTPUT,
     /** Handling the frame raised an exception: a bug, counted so it is seen, never fatal to the thread. */
-    INTERNAL_ERROR;
+    INTERNAL_ERROR,
+    /** Too long for a tunnel port: with the outer headers it would not fit the underlay MTU (and it cannot be segmented). */
+    TOO_BIG_FOR_TUNNEL;
 
     private static final DropReason[] VALUES = values();
 

@@ -42,6 +42,40 @@ class SegmenterTest {
     }
 
     @Test
+    void segmentsAreCutToFitAPortWithASmallerFrameLimit() {
+        int payload = 10_000;
+        Frame f = load(Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1_000_000, payload));
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
+        f.setFlowHash(0x1234_5678);
+        List<Integer> hashes = new java.util.ArrayList<>();
+        segmenter.send(f, frame -> {
+            hashes.add(frame.flowHash());
+            return out.queue(0).transmit(frame);
+        }, counters, 1464, io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL);
+        List<MemoryPort.Sent> segments = out.drain();
+        assertEquals((payload + 1409) / 1410, segments.size(), "1464 - 54 header bytes = 1410 per segment");
+        int total = 0;
+        for (MemoryPort.Sent s : segments) {
+            assertTrue(s.bytes().length <= 1464, "segment of " + s.bytes().length);
+            assertTrue(l4ChecksumValid(ByteBuffer.wrap(s.bytes()), true));
+            total += s.bytes().length - 54;
+        }
+        assertEquals(payload, total);
+        assertTrue(hashes.stream().allMatch(h -> h == 0x1234_5678), "segments keep the flow hash: " + hashes);
+    }
+
+    @Test
+    void aFrameOrUdpDatagramThatCannotFitIsDroppedUnderTheGivenReason() {
+        Frame plain = load(Frames.udp4(B, A, 0xc6120001, 0xc6120002, 1, 2, 1500));
+        segmenter.send(plain, out.queue(0), counters, 1464, io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL);
+        Frame uso = load(Frames.udp4(B, A, 0xc6120001, 0xc6120002, 1, 2, 8000));
+        uso.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_UDP_L4, 42, 1472, 34, 6);
+        segmenter.send(uso, out.queue(0), counters, 1464, io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL);
+        assertEquals(0, out.drain().size());
+        assertEquals(2, counters.drops(io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL));
+    }
+
+    @Test
     void tcp4SuperFrameBecomesValidSegments() {
         int payload = 10_000;
         byte[] superFrame = Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1_000_000, payload);
