@@ -26,8 +26,16 @@ final class ShowCommand extends ClientCommand {
             }
             System.out.print(t);
             for (JsonNode p : result.path("ports")) {
+                if (p.path("threadDeaths").asLong() > 0 || !p.path("datapath").asText("running").equals("running")) {
+                    System.out.println(p.path("name").asText() + ": datapath " + p.path("datapath").asText() + ", "
+                            + p.path("threadDeaths").asLong() + " thread deaths, " + p.path("threadRestarts").asLong()
+                            + " restarts" + (p.hasNonNull("lastThreadFailure") ? "; last: " + p.path("lastThreadFailure").asText() : ""));
+                }
                 if (p.hasNonNull("qemu")) {
                     System.out.println(p.path("name").asText() + ": qemu " + p.path("qemu").asText());
+                }
+                if (p.hasNonNull("qemuNote")) {
+                    System.out.println(p.path("name").asText() + ": " + p.path("qemuNote").asText());
                 }
                 JsonNode vx = p.path("vxlan");
                 if (!vx.isMissingNode()) {

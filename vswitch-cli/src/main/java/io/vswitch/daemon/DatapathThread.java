@@ -12,15 +12,22 @@ import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.Epoll;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import java.util.Arrays;
 
 /**
  * The thread of one ingress queue, run to completion: wait for the queue's fd, then drain it in
  * batches (read into the queue's fragments, parse, learn, record the flow, forward, write, release)
  * until a batch comes back short. It owns its epoll set, batch, forwarder and segmenter scratch; the
  * port and queue belong to the {@link PortRegistry}, which starts and stops this thread.
+ *
+ * <p>It is a {@link Quiescence} reader: idle while it waits in {@code epoll_wait}, busy from its
+ * wakeup, quiescent after each batch. Every frame looks its output ports up afresh in the bridge, so
+ * nothing it found survives a quiescent point, and a removed port's fds are closed only after this
+ * thread has passed one (see {@link PortRegistry#remove}).
  *
  * <p>A {@link SharedReceiveQueue} (a VXLAN socket serving several VNIs) returns frames of several ports
  * in one batch: each goes to the ingress of the port it arrived on, made on first use and kept while
@@ -29,26 +36,35 @@ import java.util.Arrays;
 final class DatapathThread extends Thread {
     private static final Logger LOG = LoggerFactory.getLogger(DatapathThread.class);
     private static final int QUEUE_TOKEN = 0;
+    static final long WARN_MILLIS = 5000;
 
     private final BridgePort port;
     private final PollableQueue queue;
     private final Bridge bridge;
     private final Epoll epoll;
+    private final Quiescence.Reader reader;
     private volatile boolean running = true;
+    private volatile Throwable failure;
     /** This thread's forwarder (it owns the segmenter's scratch), shared by every ingress the thread runs. */
     private Forwarder forwarder;
     /** Ingresses of the other ports a shared queue receives for; this thread only. */
     private BridgePort[] sharedPorts = new BridgePort[0];
     private Ingress[] sharedIngress = new Ingress[0];
 
-    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue) throws ErrnoException {
+    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence) throws ErrnoException {
         super("dp-" + port.name() + "-q" + queue.index());
         setDaemon(true);
         this.bridge = bridge;
         this.port = port;
         this.queue = queue;
         this.epoll = new Epoll(2);
-        epoll.add(queue.fd(), QUEUE_TOKEN);
+        try {
+            epoll.add(queue.fd(), QUEUE_TOKEN);
+        } catch (ErrnoException e) {
+            epoll.close();
+            throw e;
+        }
+        this.reader = quiescence.register(getName());
     }
 
     @Override
@@ -58,7 +74,9 @@ final class DatapathThread extends Thread {
         Ingress ingress = new Ingress(bridge, port, queue.index(), forwarder);
         try {
             while (running) {
+                reader.idle();
                 int ready = epoll.await(-1);
+                reader.busy();
                 for (int i = 0; i < ready && running; i++) {
                     if (epoll.token(i) == QUEUE_TOKEN && !drain(batch, ingress)) {
                         LOG.info("{}: port gone, thread ends (the port stays down until removed)", getName());
@@ -66,10 +84,11 @@ final class DatapathThread extends Thread {
                     }
                 }
             }
-        } catch (ErrnoException e) {
-            LOG.error("datapath thread {} stopped: {}", getName(), e.getMessage());
-        } catch (RuntimeException e) {
-            LOG.error("datapath thread {} failed", getName(), e);
+        } catch (ErrnoException | RuntimeException | Error e) {
+            failure = e;
+            LOG.error("datapath thread {} died; its queue receives nothing until it is restarted", getName(), e);
+        } finally {
+            reader.close();
         }
     }
 
@@ -88,6 +107,7 @@ final class DatapathThread extends Thread {
                 }
                 logFailure(ingress);
             }
+            reader.quiescent();
             if (n < batch.capacity()) {
                 return true;
             }
@@ -103,7 +123,7 @@ final class DatapathThread extends Thread {
             if (target != null) {
                 target.process(batch.get(i), now);
             } else {
-                batch.get(i).release(); // its port is being removed
+                batch.get(i).release(); // its port is not (or no longer) on the bridge
             }
         }
         batch.clear();
@@ -112,7 +132,7 @@ final class DatapathThread extends Thread {
         }
     }
 
-    /** The ingress of another port this thread receives for, or null once it left the bridge. */
+    /** The ingress of another port this thread receives for, or null while it is not on the bridge. */
     private Ingress sharedIngress(Port receiver) {
         for (int i = 0; i < sharedPorts.length; i++) {
             BridgePort bp = sharedPorts[i];
@@ -146,29 +166,72 @@ final class DatapathThread extends Thread {
     }
 
     private void logFailure(Ingress ingress) {
-        RuntimeException failure = ingress.takeFailure();
-        if (failure != null) {
-            LOG.error("{}: a frame raised an exception (dropped as internal-error; the thread goes on)", getName(), failure);
+        RuntimeException frameFailure = ingress.takeFailure();
+        if (frameFailure != null) {
+            LOG.error("{}: a frame raised an exception (dropped as internal-error; the thread goes on)", getName(), frameFailure);
         }
     }
 
-    /** Stops the loop and waits for the thread; frees the epoll set. Called by the owner only. */
-    void shutdown() {
+    /**
+     * Why the thread died, or null while it runs or when it ended normally (stopped, or its port is
+     * gone). Read by its supervisor once the thread is no longer alive.
+     */
+    Throwable failure() {
+        return failure;
+    }
+
+    /**
+     * Stops the loop and waits for the thread to end, logging a warning every {@value #WARN_MILLIS}
+     * ms while it does not. Only once it has ended is its epoll set freed and true returned: then
+     * nothing of the queue is in use any more. After {@code giveUpAfter} it returns false and frees
+     * nothing; the caller must then leave the queue's port open too (leaked deliberately: a thread
+     * that wakes up late would otherwise read through freed buffers and fds reused by others).
+     * Called by the owner only.
+     */
+    boolean shutdown(Duration giveUpAfter) {
         running = false;
+        if (getState() == State.NEW) {
+            reader.close();
+            epoll.close();
+            return true;
+        }
         try {
             epoll.wakeup();
         } catch (ErrnoException e) {
             LOG.warn("cannot wake {}: {}", getName(), e.getMessage());
         }
-        if (Thread.currentThread() != this) {
+        long start = System.nanoTime();
+        long deadline = start + giveUpAfter.toNanos();
+        boolean interrupted = false;
+        while (isAlive()) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                break;
+            }
             try {
-                join(5000);
+                join(Math.max(1, Math.min(WARN_MILLIS, TimeUnit.NANOSECONDS.toMillis(left))));
             } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+                interrupted = true; // finish the wait: returning early would free what the thread uses
+            }
+            if (isAlive()) {
+                LOG.warn("{} has not stopped after {} ms; still waiting", getName(),
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
             }
         }
-        if (!isAlive()) {
-            epoll.close();
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
+        if (isAlive()) {
+            LOG.error("{} did not stop within {} ms: its port stays open and its buffers allocated (leaked on purpose,"
+                    + " so the thread cannot touch freed memory or fds if it ever wakes up)", getName(), giveUpAfter.toMillis());
+            return false;
+        }
+        epoll.close();
+        return true;
+    }
+
+    /** Frees the epoll set of a thread that died by itself (its supervisor calls this once it is not alive). */
+    void release() {
+        epoll.close();
     }
 }

@@ -1,10 +1,12 @@
 package io.vswitch.daemon;
 
 import io.vswitch.core.port.Port;
+import io.vswitch.system.SystemPort;
 import io.vswitch.tap.TapPort;
 import io.vswitch.vm.VmDgramPort;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
+import io.vswitch.vm.vhost.VhostUserPort;
 import io.vswitch.vxlan.VxlanPort;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -25,6 +27,13 @@ final class PortFactory {
                 return VmStreamPort.open(spec.name(), socketPath(spec), spec.mtu());
             case "vm-dgram":
                 return VmDgramPort.open(spec.name(), socketPath(spec), Path.of(spec.peer()), spec.mtu());
+            case "vhost-user":
+                return VhostUserPort.open(spec.name(), socketPath(spec),
+                        spec.mode() == null ? VhostUserPort.Mode.CLIENT : VhostUserPort.Mode.parse(spec.mode()),
+                        spec.queueCount(), spec.mtu(),
+                        new VhostUserPort.SocketAccess(spec.owner(), spec.group(), spec.socketMode()));
+            case "system":
+                return SystemPort.open(spec.name(), spec.queueCount());
             case "vxlan":
                 return VxlanPort.open(spec.name(), spec.vxlanSettings());
             default:

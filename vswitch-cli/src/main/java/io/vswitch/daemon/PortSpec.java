@@ -14,8 +14,9 @@ import java.util.regex.Pattern;
  * config file holds a list of these, {@code --port} and {@code add-port} build one, and the daemon
  * makes ports from them. Immutable; {@code with...} methods return changed copies.
  *
- * @param type {@code tap}, {@code vm-stream}, {@code vm-dgram} or {@code vxlan}
- * @param queues queue count (TAP only), 1 by default
+ * @param type {@code tap}, {@code vm-stream}, {@code vm-dgram}, {@code system} (an existing interface), {@code vhost-user}
+ *     or {@code vxlan}
+ * @param queues queue count (TAP and system ports) or queue pairs (vhost-user), 1 by default
  * @param vlan access VLAN, or null
  * @param trunk trunk VLANs, or null
  * @param nativeVlan native VLAN of a trunk, or null
@@ -24,6 +25,11 @@ import java.util.regex.Pattern;
  * @param mac MAC address to set on a TAP, or null
  * @param path unix socket path of a VM port, or null for the default
  * @param peer QEMU's socket path of a vm-dgram port
+ * @param mode vhost-user: {@code client} (default: QEMU serves the socket, vswitch connects and
+ *     reconnects) or {@code server} (vswitch serves it)
+ * @param owner vhost-user server mode: the socket file's owner, or null to inherit
+ * @param group vhost-user server mode: the socket file's group, or null to inherit
+ * @param socketMode vhost-user server mode: the socket file's octal permissions (e.g. {@code 0660}), or null
  * @param vni VXLAN network identifier of a vxlan port
  * @param local local VTEP address of a vxlan port (its UDP socket binds it)
  * @param remotes remote VTEP addresses of a vxlan port, or {@code any}
@@ -37,12 +43,14 @@ public record PortSpec(
         String name, String type, Integer queues, Integer vlan, List<Integer> trunk, Integer nativeVlan,
         Integer mtu, String netns, String mac, String path, String peer,
         Boolean learning, Boolean flooding, Boolean adminUp,
+        String mode, String owner, String group, String socketMode,
         Integer vni, String local, List<String> remotes, Integer dstPort, Integer ttl, String df, Boolean udpCsum) {
 
-    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram", "vxlan");
+    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram", "system", "vhost-user", "vxlan");
     public static final int MAX_QUEUES = 16;
     private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
     private static final Pattern MAC = Pattern.compile("([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}");
+    private static final Pattern OCTAL_MODE = Pattern.compile("0?[0-7]{3}");
     private static final Pattern NETNS = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
     public PortSpec {
@@ -56,8 +64,24 @@ public record PortSpec(
         if (queues != null && (queues < 1 || queues > MAX_QUEUES)) {
             throw new IllegalArgumentException("queues=" + queues + " is out of range: use 1-" + MAX_QUEUES);
         }
-        if (queues != null && queues > 1 && !type.equals("tap")) {
-            throw new IllegalArgumentException("only tap ports have several queues");
+        if (queues != null && queues > 1 && !type.equals("tap") && !type.equals("system") && !type.equals("vhost-user")) {
+            throw new IllegalArgumentException("only tap, system and vhost-user ports have several queues");
+        }
+        if (mode != null) {
+            mode = mode.toLowerCase(Locale.ROOT);
+            if (!mode.equals("client") && !mode.equals("server")) {
+                throw new IllegalArgumentException("mode '" + mode + "' is unknown: use client or server");
+            }
+        }
+        if ((mode != null || owner != null || group != null || socketMode != null) && !type.equals("vhost-user")) {
+            throw new IllegalArgumentException("mode, owner, group and socket-mode apply to vhost-user ports only");
+        }
+        if ((owner != null || group != null || socketMode != null) && !"server".equals(mode)) {
+            throw new IllegalArgumentException("owner, group and socket-mode set up the socket vswitch creates: add --mode server"
+                    + " (in client mode QEMU creates the socket)");
+        }
+        if (socketMode != null && !OCTAL_MODE.matcher(socketMode).matches()) {
+            throw new IllegalArgumentException("socket-mode '" + socketMode + "' is not an octal mode: write it like 0660");
         }
         if (vlan != null && trunk != null) {
             throw new IllegalArgumentException("a port is either an access port (vlan) or a trunk (trunk), not both");
@@ -92,6 +116,10 @@ public record PortSpec(
         if (!type.equals("tap") && !type.equals("vxlan") && netns != null) {
             throw new IllegalArgumentException("netns applies to tap and vxlan ports only");
         }
+        if (type.equals("system") && (mtu != null || path != null || peer != null)) {
+            throw new IllegalArgumentException("a system port attaches an existing interface as it is: set its MTU with"
+                    + " `ip link set dev " + name + " mtu M`, not through the switch (path and peer are for VM ports)");
+        }
         boolean tunnelSettings = vni != null || local != null || remotes != null || dstPort != null || ttl != null
                 || df != null || udpCsum != null;
         if (type.equals("vxlan")) {
@@ -115,13 +143,14 @@ public record PortSpec(
 
     /** A plain port of {@code type} with default settings. */
     public static PortSpec of(String name, String type) {
-        return new PortSpec(name, type, null, null, null, null, null, null, null, null, null, null, null, null,
+        return new PortSpec(name, type, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
                 null, null, null, null, null, null, null);
     }
 
     /**
      * Parses {@code tap:NAME,queues=4,vlan=10,netns=NS} ({@code trunk=10+20}, {@code native=V},
-     * {@code mtu=M}, {@code mac=M}, {@code path=P}, {@code peer=P}; for vxlan {@code vni=N}, {@code local=A},
+     * {@code mtu=M}, {@code mac=M}, {@code path=P}, {@code peer=P}, {@code mode=client|server},
+     * {@code owner=U}, {@code group=G}, {@code socket-mode=0660}; for vxlan {@code vni=N}, {@code local=A},
      * {@code remote=A+B} or {@code remote=any}, {@code dstport=P}, {@code ttl=T}, {@code df=set|unset},
      * {@code udpcsum=on|off}).
      */
@@ -145,12 +174,13 @@ public record PortSpec(
                 vlanList(options.remove("trunk")), integer(options.remove("native"), "native"),
                 integer(options.remove("mtu"), "mtu"), options.remove("netns"), options.remove("mac"),
                 options.remove("path"), options.remove("peer"), null, null, null,
+                options.remove("mode"), options.remove("owner"), options.remove("group"), options.remove("socket-mode"),
                 integer(options.remove("vni"), "vni"), options.remove("local"), remoteList(options.remove("remote")),
                 integer(options.remove("dstport"), "dstport"), integer(options.remove("ttl"), "ttl"), options.remove("df"),
                 onOff(options.remove("udpcsum"), "udpcsum"));
         if (!options.isEmpty()) {
             throw new IllegalArgumentException("unknown option '" + options.keySet().iterator().next() + "' in '" + text
-                    + "': allowed are queues, vlan, trunk, native, mtu, netns, mac, path, peer,"
+                    + "': allowed are queues, vlan, trunk, native, mtu, netns, mac, path, peer, mode, owner, group, socket-mode,"
                     + " and for vxlan vni, local, remote, dstport, ttl, df, udpcsum");
         }
         return spec;
@@ -215,6 +245,7 @@ public record PortSpec(
 
     public PortSpec withVlans(Integer newVlan, List<Integer> newTrunk, Integer newNative) {
         return new PortSpec(name, type, queues, newVlan, newTrunk, newNative, mtu, netns, mac, path, peer, learning, flooding, adminUp,
+                mode, owner, group, socketMode,
                 vni, local, remotes, dstPort, ttl, df, udpCsum);
     }
 
@@ -223,6 +254,7 @@ public record PortSpec(
                 newLearning == null ? learning : newLearning,
                 newFlooding == null ? flooding : newFlooding,
                 newAdminUp == null ? adminUp : newAdminUp,
+                mode, owner, group, socketMode,
                 vni, local, remotes, dstPort, ttl, df, udpCsum);
     }
 }

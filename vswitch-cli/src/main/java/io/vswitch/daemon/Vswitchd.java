@@ -96,7 +96,7 @@ public final class Vswitchd implements AutoCloseable {
             for (SwitchConfig.StaticEntry entry : config.staticFdb()) {
                 PortRegistry.Entry port = registry.get(entry.port());
                 if (port != null) {
-                    long mac = ControlCommands.parseMac(entry.mac());
+                    long mac = Macs.parse(entry.mac());
                     if (entry.remote() != null && port.bridgePort.port() instanceof VxlanPort vxlan) {
                         vxlan.addStatic(mac, entry.remote());
                     }
@@ -123,6 +123,7 @@ public final class Vswitchd implements AutoCloseable {
             }
             synchronized (lock) {
                 registry.watchLinks();
+                registry.superviseThreads();
             }
         } catch (RuntimeException e) {
             LOG.error("housekeeping failed", e);

@@ -12,7 +12,6 @@ import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.util.Locale;
 
 /**
  * Counters in the Prometheus text exposition format on {@code GET /metrics}. It only reads the
@@ -80,7 +79,7 @@ public final class MetricsServer implements AutoCloseable {
                     long n = qc.drops(r);
                     if (n != 0) {
                         out.append("vswitch_port_drops_total{port=\"").append(p.name()).append("\",queue=\"").append(q)
-                                .append("\",reason=\"").append(r.name().toLowerCase(Locale.ROOT)).append("\"} ").append(n).append('\n');
+                                .append("\",reason=\"").append(r.label()).append("\"} ").append(n).append('\n');
                     }
                 }
             }

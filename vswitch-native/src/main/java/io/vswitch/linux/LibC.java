@@ -156,22 +156,6 @@ public interface LibC {
     @SaveError
     @ssize_t long recv(int fd, long buf, @size_t long len, int flags);
 
-    /**
-     * Sends the datagram a {@code struct msghdr} at {@code msg} describes: safe to call from several
-     * threads on one socket, each with its own msghdr. (Not {@code sendto}: jnr-ffi passed garbage as the
-     * sixth argument of a six-argument call, whatever its declared type; strace showed addrlen=882136538
-     * and EINVAL. Calls here keep to at most five arguments.)
-     */
-    @SaveError
-    @ssize_t long sendmsg(int fd, long msg, int flags);
-
-    /**
-     * Receives up to {@code vlen} datagrams into the {@code struct mmsghdr} array at {@code msgvec}
-     * ({@code timeout} 0: no timeout; with MSG_DONTWAIT it returns what is queued now).
-     */
-    @SaveError
-    int recvmmsg(int fd, long msgvec, int vlen, int flags, long timeout);
-
     /** {@code msg} is the address of a {@code struct msghdr} (see {@code VmDgramPort}). */
     @SaveError
     @ssize_t long recvmsg(int fd, long msg, int flags);
@@ -207,7 +191,6 @@ public interface LibC {
     // ---- UDP and raw IP sockets (tunnel ports) ----
 
     int AF_INET6 = 10;
-    int SOCK_RAW = 3;
     int CLONE_NEWNET = 0x40000000;
     int O_RDONLY = 0;
 
@@ -231,4 +214,61 @@ public interface LibC {
     /** {@code newValue}/{@code oldValue} are addresses of {@code struct itimerspec} (oldValue may be 0). */
     @SaveError
     int timerfd_settime(int fd, int flags, long newValue, long oldValue);
+
+    // ---- AF_PACKET and rtnetlink (system ports) ----
+
+    int AF_NETLINK = 16;
+    int AF_PACKET = 17;
+    int SOCK_RAW = 3;
+    int NETLINK_ROUTE = 0;
+
+    int ENODEV = 19;
+    int ENXIO = 6;
+    int ENETDOWN = 100;
+
+    /** {@code msgvec} is the address of {@code vlen} {@code struct mmsghdr}s; {@code timeout} a timespec address or 0. */
+    @SaveError
+    int recvmmsg(int fd, long msgvec, int vlen, int flags, long timeout);
+
+    /** {@code msgvec} is the address of {@code vlen} {@code struct mmsghdr}s. */
+    @SaveError
+    int sendmmsg(int fd, long msgvec, int vlen, int flags);
+
+    // ---- shared memory and descriptor passing (vhost-user) ----
+
+    int PROT_READ = 0x1;
+    int PROT_WRITE = 0x2;
+    int MAP_SHARED = 0x01;
+    /** What mmap returns on failure. */
+    long MAP_FAILED = -1L;
+    int MFD_CLOEXEC = 0x1;
+    int SCM_RIGHTS = 1;
+    int MSG_CMSG_CLOEXEC = 0x40000000;
+    int MSG_CTRUNC = 0x8;
+
+    /**
+     * Returns the mapping ({@code address() == }{@link #MAP_FAILED} on failure). Cold path, hence the
+     * {@code Pointer}: with all-primitive signatures (mixed int/long or all long) jnr-ffi's
+     * six-argument fast invoker passed wrong values and mmap failed with EINVAL even for an anonymous
+     * mapping (jnr-ffi 2.2, x86_64, checked by {@code SharedMemoryTest}); the marshalled form works.
+     */
+    @SaveError
+    jnr.ffi.Pointer mmap(jnr.ffi.Pointer addr, @size_t long length, int prot, int flags, int fd, @jnr.ffi.types.off_t long offset);
+
+    @SaveError
+    int munmap(long addr, @size_t long length);
+
+    @SaveError
+    int memfd_create(CharSequence name, int flags);
+
+    @SaveError
+    int ftruncate(int fd, long length);
+
+    /** {@code msg} is the address of a {@code struct msghdr} (see {@link FdPassing}). */
+    @SaveError
+    @ssize_t long sendmsg(int fd, long msg, int flags);
+
+    /** {@code fds} is the address of two ints that receive the pair. */
+    @SaveError
+    int socketpair(int domain, int type, int protocol, long fds);
 }

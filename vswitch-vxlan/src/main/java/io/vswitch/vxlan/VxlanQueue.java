@@ -32,7 +32,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Transmit</b> (any thread, no lock, no allocation): the UDP and VXLAN headers (16 bytes) are
  * written in the headroom in front of the inner frame and the result goes out with one {@code sendmsg} on
- * the socket's raw socket per VTEP (one iovec: the 16 bytes and the frame are contiguous); the kernel adds the outer IP header, and for IPv6 the UDP checksum.
+ * the socket's raw socket per VTEP (one iovec: the 16 bytes and the frame are contiguous; not
+ * {@code sendto}, whose six arguments jnr-ffi's fast invoker mangles: strace showed the sixth,
+ * addrlen, as garbage and the call failing with EINVAL, whatever its declared type); the kernel adds the outer IP header, and for IPv6 the UDP checksum.
  * The 16 bytes it overwrote are put back afterwards, because a flooded frame may still need a
  * virtio-net header there for the next port.
  *

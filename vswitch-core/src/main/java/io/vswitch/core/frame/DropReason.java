@@ -45,14 +45,29 @@ public enum DropReason {
     NO_OUTPUT,
     /** Handling the frame raised an exception: a bug, counted so it is seen, never fatal to the thread. */
     INTERNAL_ERROR,
+    /**
+     * Known unicast whose port is down or does not carry the frame's VLAN: dropped, never flooded
+     * (the kernel's {@code br_forward} when {@code should_deliver} says no).
+     */
+    DESTINATION_UNAVAILABLE,
     /** Too long for a tunnel port: with the outer headers it would not fit the underlay MTU (and it cannot be segmented). */
     TOO_BIG_FOR_TUNNEL;
 
     private static final DropReason[] VALUES = values();
+    private static final String[] LABELS = java.util.Arrays.stream(VALUES)
+            .map(r -> r.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-')).toArray(String[]::new);
 
     /** Reason for a numeric code; codes are the ordinals, kept primitive on the hot path. */
     public static DropReason of(int code) {
         return VALUES[code];
+    }
+
+    /**
+     * The one spelling of this reason for people and scripts ({@code no-output}): the CLI, its JSON
+     * and the metrics' {@code reason} label all use it.
+     */
+    public String label() {
+        return LABELS[ordinal()];
     }
 
     /** Number of reasons, for sizing counter arrays. */
