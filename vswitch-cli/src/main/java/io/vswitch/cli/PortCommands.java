@@ -27,13 +27,13 @@ final class PortCommands {
 
     @Command(name = "add-port", mixinStandardHelpOptions = true, description = "Add a port to the running switch.")
     static final class AddPort extends ClientCommand {
-        @Parameters(paramLabel = "NAME", description = "Port name (for a TAP, the interface name).")
+        @Parameters(paramLabel = "NAME", description = "Port name (for a TAP or system port, the interface name).")
         String name;
 
-        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream or vm-dgram.")
+        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream, vm-dgram or system (an existing interface: a NIC, a veth).")
         String type;
 
-        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP (1-16), one datapath thread each.")
+        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP or system port (1-16), one datapath thread each.")
         Integer queues;
 
         @ArgGroup(exclusive = true)

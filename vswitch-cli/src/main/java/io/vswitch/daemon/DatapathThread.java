@@ -18,6 +18,11 @@ import org.slf4j.LoggerFactory;
  * batches (read into the queue's fragments, parse, learn, record the flow, forward, write, release)
  * until a batch comes back short. It owns its epoll set, batch, forwarder and segmenter scratch; the
  * port and queue belong to the {@link PortRegistry}, which starts and stops this thread.
+ *
+ * <p>It is a {@link Quiescence} reader: idle while it waits in {@code epoll_wait}, busy from its
+ * wakeup, quiescent after each batch. Every frame looks its output ports up afresh in the bridge, so
+ * nothing it found survives a quiescent point, and a removed port's fds are closed only after this
+ * thread has passed one (see {@link PortRegistry#remove}).
  */
 final class DatapathThread extends Thread {
     private static final Logger LOG = LoggerFactory.getLogger(DatapathThread.class);
@@ -27,16 +32,23 @@ final class DatapathThread extends Thread {
     private final PollableQueue queue;
     private final Bridge bridge;
     private final Epoll epoll;
+    private final Quiescence.Reader reader;
     private volatile boolean running = true;
 
-    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue) throws ErrnoException {
+    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence) throws ErrnoException {
         super("dp-" + port.name() + "-q" + queue.index());
         setDaemon(true);
         this.bridge = bridge;
         this.port = port;
         this.queue = queue;
         this.epoll = new Epoll(2);
-        epoll.add(queue.fd(), QUEUE_TOKEN);
+        try {
+            epoll.add(queue.fd(), QUEUE_TOKEN);
+        } catch (ErrnoException e) {
+            epoll.close();
+            throw e;
+        }
+        this.reader = quiescence.register(getName());
     }
 
     @Override
@@ -46,7 +58,9 @@ final class DatapathThread extends Thread {
                 new Forwarder(bridge, new Segmenter(DirectAddress.INSTANCE)));
         try {
             while (running) {
+                reader.idle();
                 int ready = epoll.await(-1);
+                reader.busy();
                 for (int i = 0; i < ready && running; i++) {
                     if (epoll.token(i) == QUEUE_TOKEN && !drain(batch, ingress)) {
                         LOG.info("{}: port gone, thread ends (the port stays down until removed)", getName());
@@ -58,6 +72,8 @@ final class DatapathThread extends Thread {
             LOG.error("datapath thread {} stopped: {}", getName(), e.getMessage());
         } catch (RuntimeException e) {
             LOG.error("datapath thread {} failed", getName(), e);
+        } finally {
+            reader.close();
         }
     }
 
@@ -75,6 +91,7 @@ final class DatapathThread extends Thread {
                     LOG.error("{}: a frame raised an exception (dropped as internal-error; the thread goes on)", getName(), failure);
                 }
             }
+            reader.quiescent();
             if (n < batch.capacity()) {
                 return true;
             }
@@ -95,6 +112,9 @@ final class DatapathThread extends Thread {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+        if (getState() == State.NEW) {
+            reader.close();
         }
         if (!isAlive()) {
             epoll.close();

@@ -1,6 +1,7 @@
 package io.vswitch.daemon;
 
 import io.vswitch.core.port.Port;
+import io.vswitch.system.SystemPort;
 import io.vswitch.tap.TapPort;
 import io.vswitch.vm.VmDgramPort;
 import io.vswitch.vm.VmPort;
@@ -24,6 +25,8 @@ final class PortFactory {
                 return VmStreamPort.open(spec.name(), socketPath(spec), spec.mtu());
             case "vm-dgram":
                 return VmDgramPort.open(spec.name(), socketPath(spec), Path.of(spec.peer()), spec.mtu());
+            case "system":
+                return SystemPort.open(spec.name(), spec.queueCount());
             default:
                 throw new IOException("port type " + spec.type() + " is not supported by this build");
         }

@@ -26,6 +26,7 @@ final class PortRegistry implements AutoCloseable {
 
     private final Bridge bridge;
     private final PortFactory factory;
+    private final Quiescence quiescence = new Quiescence();
     private final Map<String, Entry> entries = new LinkedHashMap<>();
 
     /** A running port: its spec, its bridge port and threads, and how often its link went away. */
@@ -66,11 +67,12 @@ final class PortRegistry implements AutoCloseable {
         applyFlags(entry);
         try {
             for (int q = 0; q < port.queueCount(); q++) {
-                entry.threads.add(new DatapathThread(bridge, bridgePort, (PollableQueue) port.queue(q)));
+                entry.threads.add(new DatapathThread(bridge, bridgePort, (PollableQueue) port.queue(q), quiescence));
             }
         } catch (ErrnoException e) {
             entry.threads.forEach(DatapathThread::shutdown);
             bridge.detach(bridgePort);
+            quiescence.synchronize();
             port.close();
             throw e;
         }
@@ -80,7 +82,10 @@ final class PortRegistry implements AutoCloseable {
         return entry;
     }
 
-    /** Stops the port's threads, detaches it, closes it. */
+    /**
+     * Stops the port's threads, detaches it, waits until no other datapath thread can still be
+     * sending to it, closes it (see {@link #stop}).
+     */
     boolean remove(String name) {
         Entry entry = entries.remove(name);
         if (entry == null) {
@@ -147,9 +152,18 @@ final class PortRegistry implements AutoCloseable {
         }
     }
 
+    /**
+     * Removal in the kernel's order ({@code del_nbp}): the port's own threads stop first (so nothing
+     * more is learned on it), it is detached from the bridge (no new lookup finds it), then a grace
+     * period lets every other datapath thread finish the loop turn that may have found it before, and
+     * only then are its fds closed. Closing earlier would let a flooding thread write a frame to an fd
+     * number the kernel has meanwhile handed to the next {@code open} (the configuration's temp file,
+     * a new TAP).
+     */
     private void stop(Entry entry) {
         entry.threads.forEach(DatapathThread::shutdown);
         bridge.detach(entry.bridgePort);
+        quiescence.synchronize();
         entry.bridgePort.port().close();
     }
 

@@ -13,8 +13,8 @@ import java.util.regex.Pattern;
  * config file holds a list of these, {@code --port} and {@code add-port} build one, and the daemon
  * makes ports from them. Immutable; {@code with...} methods return changed copies.
  *
- * @param type {@code tap}, {@code vm-stream} or {@code vm-dgram}
- * @param queues queue count (TAP only), 1 by default
+ * @param type {@code tap}, {@code vm-stream}, {@code vm-dgram} or {@code system} (an existing interface)
+ * @param queues queue count (TAP and system ports), 1 by default
  * @param vlan access VLAN, or null
  * @param trunk trunk VLANs, or null
  * @param nativeVlan native VLAN of a trunk, or null
@@ -30,7 +30,7 @@ public record PortSpec(
         Integer mtu, String netns, String mac, String path, String peer,
         Boolean learning, Boolean flooding, Boolean adminUp) {
 
-    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram");
+    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram", "system");
     public static final int MAX_QUEUES = 16;
     private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
     private static final Pattern MAC = Pattern.compile("([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}");
@@ -47,8 +47,8 @@ public record PortSpec(
         if (queues != null && (queues < 1 || queues > MAX_QUEUES)) {
             throw new IllegalArgumentException("queues=" + queues + " is out of range: use 1-" + MAX_QUEUES);
         }
-        if (queues != null && queues > 1 && !type.equals("tap")) {
-            throw new IllegalArgumentException("only tap ports have several queues");
+        if (queues != null && queues > 1 && !type.equals("tap") && !type.equals("system")) {
+            throw new IllegalArgumentException("only tap and system ports have several queues");
         }
         if (vlan != null && trunk != null) {
             throw new IllegalArgumentException("a port is either an access port (vlan) or a trunk (trunk), not both");
@@ -79,6 +79,10 @@ public record PortSpec(
         }
         if (!type.equals("tap") && (netns != null || mac != null)) {
             throw new IllegalArgumentException("netns and mac apply to tap ports only");
+        }
+        if (type.equals("system") && (mtu != null || path != null || peer != null)) {
+            throw new IllegalArgumentException("a system port attaches an existing interface as it is: set its MTU with"
+                    + " `ip link set dev " + name + " mtu M`, not through the switch (path and peer are for VM ports)");
         }
     }
 

@@ -3,6 +3,7 @@ package io.vswitch.daemon;
 import io.vswitch.core.bridge.BridgePort;
 import io.vswitch.core.port.Offloads;
 import io.vswitch.core.port.PortCounters;
+import io.vswitch.system.SystemPort;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
 import java.util.LinkedHashMap;
@@ -46,6 +47,10 @@ final class PortView {
                 out.put("guestPid", stream.guestPid());
             }
             out.put("vmEvents", vm.eventCounts());
+        }
+        if (p.port() instanceof SystemPort sys) {
+            out.put("ifindex", sys.ifindex());
+            out.put("systemEvents", sys.eventCounts());
         }
         out.put("spec", e.spec);
         return out;

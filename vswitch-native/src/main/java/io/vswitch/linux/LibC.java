@@ -187,4 +187,15 @@ public interface LibC {
     /** {@code newValue}/{@code oldValue} are addresses of {@code struct itimerspec} (oldValue may be 0). */
     @SaveError
     int timerfd_settime(int fd, int flags, long newValue, long oldValue);
+
+    // ---- AF_PACKET and rtnetlink (system ports) ----
+
+    int AF_NETLINK = 16;
+    int AF_PACKET = 17;
+    int SOCK_RAW = 3;
+    int NETLINK_ROUTE = 0;
+
+    int ENODEV = 19;
+    int ENXIO = 6;
+    int ENETDOWN = 100;
 }

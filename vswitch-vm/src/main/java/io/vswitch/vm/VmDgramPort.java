@@ -346,7 +346,9 @@ public final class VmDgramPort extends VmPort {
 
         @Override
         public int transmit(Frame frame) {
-            if (!peerUp.get() || closed) {
+            // No "closed" check here: it could not stop a send racing close(). Port.close() is called only
+            // once no thread can be transmitting any more (the daemon waits out a grace period first).
+            if (!peerUp.get()) {
                 return DropReason.PORT_DOWN.ordinal();
             }
             int length = frame.length();

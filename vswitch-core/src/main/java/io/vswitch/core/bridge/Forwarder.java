@@ -15,6 +15,8 @@ import io.vswitch.core.vlan.VlanTags;
 /**
  * Egress and flooding (the kernel's {@code br_forward.c}): known unicast goes to its port, unknown
  * unicast, broadcast and multicast to every other forwarding port of the frame's VLAN that floods.
+ * Known unicast whose port is down or does not carry the frame's VLAN is dropped, not flooded, as
+ * {@code br_forward} drops it.
  *
  * <p>Flooding sends the same buffer to each output; the VLAN tag is pushed or popped in place in the
  * headroom only when the next output wants it differently, so no output costs a copy. The output
@@ -46,26 +48,36 @@ public final class Forwarder {
         long dst = frame.dstMac();
         if ((dst & MULTICAST_BIT) == 0) {
             int out = fdb.lookup(vlan, dst);
-            if (out != Fdb.NO_PORT) {
-                BridgePort target = bridge.portAt(out);
+            // A null port: detached since the lookup, its entries flushed; the address is unknown again.
+            BridgePort target = out == Fdb.NO_PORT ? null : bridge.portAt(out);
+            if (target != null) {
                 if (target == in) {
                     inCounters.dropped(DropReason.SAME_PORT.ordinal());
-                    return;
-                }
-                if (target != null && target.forwarding() && target.vlans().carries(vlan)) {
+                } else if (shouldDeliver(in, target, vlan)) {
                     deliver(frame, target, vlan, now);
-                    return;
+                } else {
+                    inCounters.dropped(DropReason.DESTINATION_UNAVAILABLE.ordinal());
                 }
+                return;
             }
         }
         flood(frame, in, inCounters, vlan, now);
+    }
+
+    /**
+     * Whether a frame of {@code vlan} received on {@code in} may leave through {@code to}: the one
+     * test for known unicast and for each output of a flood, as {@code should_deliver} in
+     * {@code br_forward.c} (not back where it came from, port forwarding, VLAN allowed on egress).
+     */
+    private static boolean shouldDeliver(BridgePort in, BridgePort to, int vlan) {
+        return to != in && to.forwarding() && to.vlans().carries(vlan);
     }
 
     private void flood(Frame frame, BridgePort in, QueueCounters inCounters, int vlan, long now) {
         BridgePort[] ports = bridge.ports();
         boolean sent = false;
         for (BridgePort target : ports) {
-            if (target != in && target.flooding() && target.forwarding() && target.vlans().carries(vlan)) {
+            if (target.flooding() && shouldDeliver(in, target, vlan)) {
                 deliver(frame, target, vlan, now);
                 sent = true;
             }

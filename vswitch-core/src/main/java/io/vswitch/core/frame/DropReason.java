@@ -44,7 +44,12 @@ public enum DropReason {
     /** Flooded, but no other forwarding port floods and carries its VLAN (e.g. the only port on the switch). */
     NO_OUTPUT,
     /** Handling the frame raised an exception: a bug, counted so it is seen, never fatal to the thread. */
-    INTERNAL_ERROR;
+    INTERNAL_ERROR,
+    /**
+     * Known unicast whose port is down or does not carry the frame's VLAN: dropped, never flooded
+     * (the kernel's {@code br_forward} when {@code should_deliver} says no).
+     */
+    DESTINATION_UNAVAILABLE;
 
     private static final DropReason[] VALUES = values();
     private static final String[] LABELS = java.util.Arrays.stream(VALUES)

@@ -52,8 +52,16 @@ public final class Frame {
     private int flowHash;
     private int bridgeVlan;
 
-    /** Points this frame at a fragment. Called by the allocator only. */
+    /**
+     * Points this frame at a fragment. Called by the allocator only.
+     *
+     * @throws IllegalStateException if the frame still holds a fragment: attaching over it would leak
+     *     that fragment (its chunk could never be reused)
+     */
     public void attach(Chunk owner, int fragmentStart, int headroom, int fragmentLimit) {
+        if (chunk != null) {
+            throw new IllegalStateException("frame attached again without being released: its fragment would leak");
+        }
         this.chunk = owner;
         this.buffer = owner.buffer();
         this.baseAddress = owner.address();

@@ -22,7 +22,8 @@ import java.nio.ByteBuffer;
  *
  * <p>One segmenter per datapath thread: it owns a small scratch allocator, and each segment is
  * written, transmitted and released before the next one, so one fragment (or, for jumbo segments,
- * one large buffer) is enough and nothing is allocated per frame.
+ * one large buffer) is enough and nothing is allocated per frame. The segment is released even when
+ * the sink throws, so a failing port cannot pin the scratch memory.
  */
 public final class Segmenter {
     private static final int TCP_FIN = 0x01;
@@ -100,45 +101,48 @@ public final class Segmenter {
                 counters.dropped(DropReason.NO_BUFFER.ordinal());
                 return;
             }
-            ByteBuffer dst = segment.buffer();
-            int base = segment.start();
-            dst.put(base, src, srcBase, headers);
-            dst.put(base + headers, src, srcBase + headers + offset, chunk);
-            int l4Length = headers - l4 + chunk;
-            if (v4) {
-                dst.putShort(base + l3 + 2, (short) (l4 - l3 + l4Length));
-                dst.putShort(base + l3 + 4, (short) (ipId + (tcp ? index : 0)));
-                dst.putShort(base + l3 + 10, (short) Checksums.ipv4Header(dst, base + l3, l4 - l3));
-            } else {
-                dst.putShort(base + l3 + 4, (short) (l4 - l3 - 40 + l4Length));
-            }
-            int checkField;
-            if (tcp) {
-                dst.putInt(base + l4 + 4, (int) (seq + offset));
-                int segFlags = flags;
-                if (!last) {
-                    segFlags &= ~(TCP_FIN | TCP_PSH);
+            try {
+                ByteBuffer dst = segment.buffer();
+                int base = segment.start();
+                dst.put(base, src, srcBase, headers);
+                dst.put(base + headers, src, srcBase + headers + offset, chunk);
+                int l4Length = headers - l4 + chunk;
+                if (v4) {
+                    dst.putShort(base + l3 + 2, (short) (l4 - l3 + l4Length));
+                    dst.putShort(base + l3 + 4, (short) (ipId + (tcp ? index : 0)));
+                    dst.putShort(base + l3 + 10, (short) Checksums.ipv4Header(dst, base + l3, l4 - l3));
+                } else {
+                    dst.putShort(base + l3 + 4, (short) (l4 - l3 - 40 + l4Length));
                 }
-                if (index > 0) {
-                    segFlags &= ~TCP_CWR;
+                int checkField;
+                if (tcp) {
+                    dst.putInt(base + l4 + 4, (int) (seq + offset));
+                    int segFlags = flags;
+                    if (!last) {
+                        segFlags &= ~(TCP_FIN | TCP_PSH);
+                    }
+                    if (index > 0) {
+                        segFlags &= ~TCP_CWR;
+                    }
+                    dst.put(base + l4 + 13, (byte) segFlags);
+                    checkField = base + l4 + 16;
+                } else {
+                    dst.putShort(base + l4 + 4, (short) l4Length);
+                    checkField = base + l4 + 6;
                 }
-                dst.put(base + l4 + 13, (byte) segFlags);
-                checkField = base + l4 + 16;
-            } else {
-                dst.putShort(base + l4 + 4, (short) l4Length);
-                checkField = base + l4 + 6;
+                int proto = tcp ? EtherTypes.PROTO_TCP : EtherTypes.PROTO_UDP;
+                dst.putShort(checkField, (short) 0);
+                long sum = v4 ? Checksums.pseudoIpv4(dst, base + l3, proto, l4Length)
+                        : Checksums.pseudoIpv6(dst, base + l3, proto, l4Length);
+                int check = Checksums.finish(Checksums.add(dst, base + l4, l4Length, sum));
+                if (udp && check == 0) {
+                    check = 0xffff; // RFC 768: zero means "no checksum"
+                }
+                dst.putShort(checkField, (short) check);
+                transmit(segment, sink, counters);
+            } finally {
+                segment.release();
             }
-            int proto = tcp ? EtherTypes.PROTO_TCP : EtherTypes.PROTO_UDP;
-            dst.putShort(checkField, (short) 0);
-            long sum = v4 ? Checksums.pseudoIpv4(dst, base + l3, proto, l4Length)
-                    : Checksums.pseudoIpv6(dst, base + l3, proto, l4Length);
-            int check = Checksums.finish(Checksums.add(dst, base + l4, l4Length, sum));
-            if (udp && check == 0) {
-                check = 0xffff; // RFC 768: zero means "no checksum"
-            }
-            dst.putShort(checkField, (short) check);
-            transmit(segment, sink, counters);
-            segment.release();
         }
     }
 

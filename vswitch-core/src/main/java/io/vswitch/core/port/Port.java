@@ -23,7 +23,13 @@ public interface Port extends AutoCloseable {
     /** Whether the underlying link still exists and is up. */
     boolean linkUp();
 
-    /** Releases the device or sockets. Queues must no longer be used. */
+    /**
+     * Releases the device or sockets. Queues must no longer be used: the caller first makes sure that
+     * no thread can still be receiving from or transmitting to any of them (the daemon detaches the
+     * port and waits out a grace period first), since a closed fd number is soon handed to the next
+     * {@code open} and a late write would land there. A flag checked before each write cannot make
+     * this safe: the write can still follow the close.
+     */
     @Override
     void close();
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.management.ThreadMXBean;
@@ -27,6 +28,20 @@ class FragAllocatorTest {
             assertEquals(0, (f.start() + 14) % 4, "IP header must be 4-byte aligned");
             f.release();
         }
+    }
+
+    @Test
+    void allocatingIntoAFrameThatStillHoldsAFragmentIsAnError() {
+        Frame f = new Frame();
+        assertTrue(allocator.allocate(f, 60));
+        Chunk held = f.chunk();
+        assertThrows(IllegalStateException.class, () -> allocator.allocate(f, 60));
+        assertSame(held, f.chunk(), "the frame keeps its fragment");
+        assertEquals(1, held.live(), "the refused allocation took nothing");
+        f.release();
+        assertEquals(0, held.live());
+        assertTrue(allocator.allocate(f, 60));
+        f.release();
     }
 
     @Test

@@ -96,6 +96,41 @@ class BridgeTest {
     }
 
     @Test
+    void knownUnicastToADownPortIsDroppedNotFlooded() {
+        BridgePort a = port("a", VlanMembership.DEFAULT);
+        BridgePort b = port("b", VlanMembership.DEFAULT);
+        BridgePort c = port("c", VlanMembership.DEFAULT);
+        receive(b, 0, Frames.arp(B));
+        mem(a).drain();
+        mem(c).drain();
+        mem(b).setLinkUp(false);
+        receive(a, 0, Frames.udp4(B, A, 1, 2, 3, 4, 10));
+        b.setAdminUp(false);
+        mem(b).setLinkUp(true);
+        receive(a, 0, Frames.udp4(B, A, 1, 2, 3, 4, 10));
+        assertEquals(0, mem(c).drain().size(), "not flooded");
+        assertEquals(0, mem(b).drain().size());
+        assertEquals(2, a.counters().drops(DropReason.DESTINATION_UNAVAILABLE));
+        assertEquals(0, a.counters().drops(DropReason.NO_OUTPUT));
+    }
+
+    @Test
+    void knownUnicastToAPortThatNoLongerCarriesItsVlanIsDroppedNotFlooded() {
+        BridgePort a = port("a", VlanMembership.access(10));
+        BridgePort b = port("b", VlanMembership.access(10));
+        BridgePort c = port("c", VlanMembership.access(10));
+        receive(b, 0, Frames.arp(B));
+        assertEquals(b.index(), bridge.fdb().lookup(10, B));
+        mem(a).drain();
+        mem(c).drain();
+        b.setVlans(VlanMembership.access(20));
+        receive(a, 0, Frames.udp4(B, A, 1, 2, 3, 4, 10));
+        assertEquals(0, mem(c).drain().size(), "not flooded");
+        assertEquals(0, mem(b).drain().size(), "not leaked into VLAN 20");
+        assertEquals(1, a.counters().drops(DropReason.DESTINATION_UNAVAILABLE));
+    }
+
+    @Test
     void accessPortsIsolateVlansAndTrunksTagByteExact() {
         BridgePort a10 = port("a10", VlanMembership.access(10));
         BridgePort b20 = port("b20", VlanMembership.access(20));

@@ -2,20 +2,29 @@ package io.vswitch.core.gso;
 
 import static io.vswitch.core.testing.Frames.mac;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.alloc.NativeAddress;
+import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameParser;
 import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.QueueCounters;
 import io.vswitch.core.testing.Frames;
 import io.vswitch.core.testing.MemoryPort;
 import java.nio.ByteBuffer;
 import java.util.List;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+/**
+ * Segments are checked against a reference written here from RFC 1071 and RFC 793/768/8200 (a
+ * byte-at-a-time ones'-complement sum over a pseudo-header assembled from the segment's bytes), not
+ * with the {@link Checksums} code that wrote them.
+ */
 class SegmenterTest {
     private static final long A = mac("02:00:00:00:00:0a");
     private static final long B = mac("02:00:00:00:00:0b");
@@ -23,29 +32,77 @@ class SegmenterTest {
     private final Segmenter segmenter = new Segmenter(NativeAddress.NONE);
     private final MemoryPort out = new MemoryPort("out", 1);
     private final QueueCounters counters = new QueueCounters();
+    private final Frame frame = new Frame();
 
-    private Frame load(byte[] bytes) {
-        Frame f = new Frame();
-        assertTrue(allocator.allocate(f, bytes.length));
-        f.write(bytes, 0, bytes.length);
-        assertEquals(FrameParser.OK, FrameParser.parse(f));
-        return f;
+    @AfterEach
+    void releaseFrame() {
+        frame.release();
     }
 
-    private static boolean l4ChecksumValid(ByteBuffer b, boolean v4) {
+    private Frame load(byte[] bytes) {
+        assertTrue(allocator.allocate(frame, bytes.length));
+        frame.write(bytes, 0, bytes.length);
+        assertEquals(FrameParser.OK, FrameParser.parse(frame));
+        return frame;
+    }
+
+    // ---- the independent reference ---------------------------------------------------------------
+
+    /** RFC 1071: ones'-complement of the ones'-complement sum of 16-bit big-endian words, odd byte padded. */
+    static int rfc1071(byte[] data, int from, int length, byte[] pseudo) {
+        long sum = 0;
+        for (int i = 0; i < pseudo.length; i += 2) {
+            sum += ((pseudo[i] & 0xff) << 8) | (pseudo[i + 1] & 0xff);
+        }
+        for (int i = 0; i < length; i += 2) {
+            int hi = data[from + i] & 0xff;
+            int lo = i + 1 < length ? data[from + i + 1] & 0xff : 0;
+            sum += (hi << 8) | lo;
+        }
+        while ((sum >>> 16) != 0) {
+            sum = (sum & 0xffff) + (sum >>> 16);
+        }
+        return (int) ~sum & 0xffff;
+    }
+
+    /** The checksum the L4 header at {@code l4} must carry: computed with its field taken as zero. */
+    private static int expectedL4Checksum(byte[] seg, boolean v4, int proto, int checkOffset) {
         int l3 = 14;
         int l4 = v4 ? l3 + 20 : l3 + 40;
-        int l4Length = b.limit() - l4;
-        int proto = v4 ? b.get(l3 + 9) : b.get(l3 + 6);
-        long sum = v4 ? Checksums.pseudoIpv4(b, l3, proto, l4Length) : Checksums.pseudoIpv6(b, l3, proto, l4Length);
-        return Checksums.finish(Checksums.add(b, l4, l4Length, sum)) == 0;
+        int l4Length = seg.length - l4;
+        byte[] copy = seg.clone();
+        copy[l4 + checkOffset] = 0;
+        copy[l4 + checkOffset + 1] = 0;
+        ByteBuffer pseudo;
+        if (v4) {
+            pseudo = ByteBuffer.allocate(12);
+            pseudo.put(seg, l3 + 12, 8).put((byte) 0).put((byte) proto).putShort((short) l4Length);
+        } else {
+            pseudo = ByteBuffer.allocate(40);
+            pseudo.put(seg, l3 + 8, 32).putInt(l4Length).put(new byte[3]).put((byte) proto);
+        }
+        int sum = rfc1071(copy, l4, l4Length, pseudo.array());
+        return proto == 17 && sum == 0 ? 0xffff : sum;
+    }
+
+    private static int u16(byte[] b, int at) {
+        return ((b[at] & 0xff) << 8) | (b[at + 1] & 0xff);
     }
 
     @Test
+    void referenceMatchesRfc1071Example() {
+        // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2, so the checksum is 220d.
+        byte[] data = {0x00, 0x01, (byte) 0xf2, 0x03, (byte) 0xf4, (byte) 0xf5, (byte) 0xf6, (byte) 0xf7};
+        assertEquals(0x220d, rfc1071(data, 0, data.length, new byte[0]));
+    }
+
+    // ---- segmentation ------------------------------------------------------------------------------
+
+    @Test
     void tcp4SuperFrameBecomesValidSegments() {
-        int payload = 10_000;
+        int payload = 10_001; // odd: the last segment ends on a padded byte
         byte[] superFrame = Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1_000_000, payload);
-        superFrame[47] = 0x19; // ACK|PSH|FIN on the super-frame
+        superFrame[47] = (byte) 0x99; // CWR|ACK|PSH|FIN on the super-frame
         Frame f = load(superFrame);
         f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
         segmenter.send(f, out.queue(0), counters);
@@ -53,19 +110,22 @@ class SegmenterTest {
         assertEquals((payload + 1447) / 1448, segments.size());
         int seen = 0;
         for (int i = 0; i < segments.size(); i++) {
-            ByteBuffer s = ByteBuffer.wrap(segments.get(i).bytes());
-            int chunk = s.limit() - 54;
-            assertEquals(i + 1 < segments.size() ? 1448 : payload - 1448 * i, chunk);
-            assertEquals(40 + chunk, s.getShort(16) & 0xffff);
-            assertEquals(100 + i, s.getShort(18) & 0xffff, "IP ID increments");
-            assertEquals(0, Checksums.finish(Checksums.add(s, 14, 20, 0)), "IPv4 header checksum");
-            assertEquals(1_000_000 + seen, s.getInt(38));
-            int flags = s.get(47);
+            byte[] s = segments.get(i).bytes();
+            int chunk = s.length - 54;
             boolean last = i + 1 == segments.size();
-            assertEquals(last ? 0x19 : 0x10, flags);
-            assertTrue(l4ChecksumValid(s, true), "TCP checksum of segment " + i);
+            assertEquals(last ? payload - 1448 * i : 1448, chunk);
+            assertEquals(40 + chunk, u16(s, 16), "IPv4 total length");
+            assertEquals(100 + i, u16(s, 18), "IP ID increments");
+            byte[] ipHeader = s.clone();
+            ipHeader[24] = 0;
+            ipHeader[25] = 0;
+            assertEquals(rfc1071(ipHeader, 14, 20, new byte[0]), u16(s, 24), "IPv4 header checksum of segment " + i);
+            assertEquals(1_000_000 + seen, ByteBuffer.wrap(s).getInt(38), "sequence number");
+            int expectedFlags = 0x10 | (i == 0 ? 0x80 : 0) | (last ? 0x09 : 0);
+            assertEquals(expectedFlags, s[47] & 0xff, "CWR only first, PSH and FIN only last");
+            assertEquals(expectedL4Checksum(s, true, 6, 16), u16(s, 50), "TCP checksum of segment " + i);
             for (int k = 0; k < chunk; k++) {
-                assertEquals((byte) ((seen + k) * 7), s.get(54 + k));
+                assertEquals((byte) ((seen + k) * 7), s[54 + k]);
             }
             seen += chunk;
         }
@@ -82,9 +142,26 @@ class SegmenterTest {
         List<MemoryPort.Sent> segments = out.drain();
         assertEquals(4, segments.size());
         for (MemoryPort.Sent sent : segments) {
-            ByteBuffer s = ByteBuffer.wrap(sent.bytes());
-            assertEquals(s.limit() - 54, s.getShort(18) & 0xffff, "IPv6 payload length");
-            assertTrue(l4ChecksumValid(s, false));
+            byte[] s = sent.bytes();
+            assertEquals(s.length - 54, u16(s, 18), "IPv6 payload length");
+            assertEquals(expectedL4Checksum(s, false, 6, 16), u16(s, 70), "TCP checksum");
+        }
+    }
+
+    @Test
+    void udpSuperFrameBecomesValidDatagrams() {
+        int payload = 3001;
+        Frame f = load(Frames.udp4(B, A, 0xc6120001, 0xc6120002, 5000, 6000, payload));
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_UDP_L4, 42, 1000, 34, 6);
+        segmenter.send(f, out.queue(0), counters);
+        List<MemoryPort.Sent> datagrams = out.drain();
+        assertEquals(4, datagrams.size());
+        for (int i = 0; i < datagrams.size(); i++) {
+            byte[] d = datagrams.get(i).bytes();
+            int chunk = i < 3 ? 1000 : 1;
+            assertEquals(42 + chunk, d.length);
+            assertEquals(8 + chunk, u16(d, 38), "UDP length");
+            assertEquals(expectedL4Checksum(d, true, 17, 6), u16(d, 40), "UDP checksum of datagram " + i);
         }
     }
 
@@ -92,13 +169,42 @@ class SegmenterTest {
     void checksumIsCompletedInPlace() {
         byte[] udp = Frames.udp4(B, A, 0xc6120001, 0xc6120002, 1, 2, 33);
         Frame f = load(udp);
-        ByteBuffer b = f.buffer();
-        long pseudo = Checksums.pseudoIpv4(b, f.start() + 14, 17, 41);
-        int folded = ~Checksums.finish(pseudo) & 0xffff;
-        f.putU16(40, folded);
+        // What a sender with checksum offload leaves in the field: the folded pseudo-header sum.
+        ByteBuffer pseudo = ByteBuffer.allocate(12);
+        pseudo.put(udp, 26, 8).put((byte) 0).put((byte) 17).putShort((short) 41);
+        f.putU16(40, ~rfc1071(new byte[0], 0, 0, pseudo.array()) & 0xffff);
         f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_NONE, 0, 0, 34, 6);
         segmenter.send(f, out.queue(0), counters);
-        ByteBuffer s = ByteBuffer.wrap(out.drain().get(0).bytes());
-        assertTrue(l4ChecksumValid(s, true));
+        byte[] s = out.drain().get(0).bytes();
+        assertEquals(expectedL4Checksum(s, true, 17, 6), u16(s, 40));
+    }
+
+    // ---- a sink that throws ------------------------------------------------------------------------
+
+    @Test
+    void aThrowingSinkDoesNotPinTheScratchMemory() {
+        FrameSink failing = new FrameSink() {
+            private int calls;
+
+            @Override
+            public int transmit(Frame segment) {
+                if (++calls % 2 == 0) {
+                    throw new IllegalStateException("port failed");
+                }
+                return FrameSink.SENT;
+            }
+        };
+        byte[] superFrame = Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1, 20_000);
+        for (int i = 0; i < 200; i++) {
+            Frame f = load(superFrame);
+            f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
+            assertThrows(IllegalStateException.class, () -> segmenter.send(f, failing, counters));
+            f.release();
+        }
+        Frame f = load(superFrame);
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
+        segmenter.send(f, out.queue(0), counters);
+        assertEquals(14, out.drain().size(), "every segment of the next super-frame goes out");
+        assertEquals(0, counters.drops(DropReason.NO_BUFFER));
     }
 }

@@ -1,0 +1,63 @@
+package io.vswitch.system;
+
+import com.kenai.jffi.MemoryIO;
+import io.vswitch.core.frame.DropReason;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.port.FrameSink;
+import io.vswitch.linux.LibC;
+
+/**
+ * The transmit path of one system-port queue: one non-blocking {@code writev} of the 10-byte
+ * {@code virtio_net_hdr} and the frame, so super-frames leave whole and the driver (or the kernel's
+ * GSO, for a device without TSO) segments them.
+ *
+ * <p><b>Any datapath thread</b> may transmit at the same time, so there is no shared scratch: the
+ * two iovecs are written into the frame's own headroom (at its fragment start, 8-byte aligned), which
+ * belongs to whichever thread holds the frame, in front of the 12-byte slot where
+ * {@link Frame#storeVnetHeader()} keeps the header (AF_PACKET takes its first 10 bytes). The
+ * allocator leaves {@value io.vswitch.core.alloc.FragAllocator#HEADROOM} bytes and a pushed tag
+ * takes 4, so the 32 + 12 bytes always fit.
+ *
+ * <p>Errors are counted drops, never waits: a full device queue (ENOBUFS with PACKET_QDISC_BYPASS)
+ * or socket buffer (EAGAIN) is {@link DropReason#TX_BUSY}, a down interface (ENETDOWN) or a deleted
+ * one (ENXIO, after which the port looks at its link) is {@link DropReason#PORT_DOWN}, a frame over
+ * the MTU is {@link DropReason#OVERSIZE}.
+ */
+final class PacketTransmitter {
+    private static final LibC LIBC = LibC.INSTANCE;
+    private static final MemoryIO MEMORY = MemoryIO.getInstance();
+    private static final int IOV_SIZE = 16;
+
+    private final SystemPort port;
+    private final int fd;
+
+    PacketTransmitter(SystemPort port, int fd) {
+        this.port = port;
+        this.fd = fd;
+    }
+
+    int transmit(Frame frame) {
+        long header = frame.addressOf(frame.storeVnetHeader());
+        long iov = frame.addressOf(frame.fragmentStart());
+        MEMORY.putLong(iov, header);
+        MEMORY.putLong(iov + 8, PacketSocket.VNET_HEADER_SIZE);
+        MEMORY.putLong(iov + IOV_SIZE, frame.address());
+        MEMORY.putLong(iov + IOV_SIZE + 8, frame.length());
+        if (LIBC.writev(fd, iov, 2) >= 0) {
+            return FrameSink.SENT;
+        }
+        switch (LibC.errno()) {
+            case LibC.EAGAIN, LibC.ENOBUFS:
+                return DropReason.TX_BUSY.ordinal();
+            case LibC.ENETDOWN:
+                return DropReason.PORT_DOWN.ordinal();
+            case LibC.ENXIO, LibC.ENODEV:
+                port.checkLink();
+                return DropReason.PORT_DOWN.ordinal();
+            case LibC.EMSGSIZE:
+                return DropReason.OVERSIZE.ordinal();
+            default:
+                return DropReason.TX_ERROR.ordinal();
+        }
+    }
+}
