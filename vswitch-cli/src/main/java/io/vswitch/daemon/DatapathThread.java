@@ -10,6 +10,7 @@ import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.Epoll;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
+import io.vswitch.metrics.WakeupHistogram;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,6 +35,10 @@ final class DatapathThread extends Thread {
     private final Epoll epoll;
     private final Quiescence.Reader reader;
     private volatile boolean running = true;
+    /** Frames per wake-up, for the metrics; written by this thread only. */
+    final WakeupHistogram wakeups = new WakeupHistogram();
+    /** Frames handled since the last wake-up; this thread only. */
+    private int framesThisWakeup;
 
     DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence) throws ErrnoException {
         super("dp-" + port.name() + "-q" + queue.index());
@@ -67,6 +72,8 @@ final class DatapathThread extends Thread {
                         return;
                     }
                 }
+                wakeups.record(framesThisWakeup);
+                framesThisWakeup = 0;
             }
         } catch (ErrnoException e) {
             LOG.error("datapath thread {} stopped: {}", getName(), e.getMessage());
@@ -85,6 +92,7 @@ final class DatapathThread extends Thread {
                 return false;
             }
             if (n > 0) {
+                framesThisWakeup += n;
                 ingress.process(batch, System.nanoTime());
                 RuntimeException failure = ingress.takeFailure();
                 if (failure != null) {

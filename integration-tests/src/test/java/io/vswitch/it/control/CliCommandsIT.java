@@ -159,7 +159,7 @@ class CliCommandsIT extends SwitchTestBase {
         assertTrue(afterPort.contains(a.mac() + " 0 " + a.port() + " learned"), afterPort::toString);
         assertTrue(afterPort.contains("02:00:00:00:0a:02 0 " + b.port() + " static"), afterPort::toString);
         assertTrue(cli("fdb", "flush").stdout().trim().matches("flushed [1-9]\\d* entries"));
-        // the hosts' own chatter (IPv6 neighbour discovery) may be learned again at once: static entries are what stays
+        // a host may send again right after the flush (ARP) and be learned again: static entries are what must stay
         assertEquals(Set.of("02:00:00:00:0a:01 10 " + a.port() + " static", "02:00:00:00:0a:02 0 " + b.port() + " static"),
                 statics(json("fdb", "show")));
 
