@@ -30,10 +30,10 @@ final class PortCommands {
         @Parameters(paramLabel = "NAME", description = "Port name (for a TAP or system port, the interface name).")
         String name;
 
-        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream, vm-dgram or system (an existing interface: a NIC, a veth).")
+        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream, vm-dgram, system (an existing interface: a NIC, a veth) or vhost-user.")
         String type;
 
-        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP or system port (1-16), one datapath thread each.")
+        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP or system port, queue pairs of a vhost-user port (1-16), one datapath thread each.")
         Integer queues;
 
         @ArgGroup(exclusive = true)
@@ -57,12 +57,27 @@ final class PortCommands {
         @Option(names = "--peer", paramLabel = "SOCKET", description = "QEMU's own socket (vm-dgram).")
         String peer;
 
+        @Option(names = "--mode", paramLabel = "client|server", description = "vhost-user: client (default; QEMU serves"
+                + " the socket, vswitch connects and reconnects) or server (vswitch serves it).")
+        String mode;
+
+        @Option(names = "--owner", paramLabel = "USER", description = "vhost-user server mode: owner of the socket file.")
+        String owner;
+
+        @Option(names = "--group", paramLabel = "GROUP", description = "vhost-user server mode: group of the socket file.")
+        String group;
+
+        @Option(names = "--socket-mode", paramLabel = "MODE", description = "vhost-user server mode: octal permissions of"
+                + " the socket file, e.g. 0660.")
+        String socketMode;
+
         @Override
         int run() throws ControlException {
             PortSpec spec;
             try {
                 spec = new PortSpec(name, type, queues, vlans == null ? null : vlans.vlan,
-                        vlans == null ? null : vlans.trunk, nativeVlan, mtu, netns, mac, path, peer, null, null, null);
+                        vlans == null ? null : vlans.trunk, nativeVlan, mtu, netns, mac, path, peer, null, null, null,
+                        mode, owner, group, socketMode);
             } catch (IllegalArgumentException e) {
                 throw new ControlException(ControlException.INVALID_ARGUMENT, e.getMessage());
             }

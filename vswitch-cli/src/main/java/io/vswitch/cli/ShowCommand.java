@@ -27,6 +27,9 @@ final class ShowCommand extends ClientCommand {
                 if (p.hasNonNull("qemu")) {
                     System.out.println(p.path("name").asText() + ": qemu " + p.path("qemu").asText());
                 }
+                if (p.hasNonNull("qemuNote")) {
+                    System.out.println(p.path("name").asText() + ": " + p.path("qemuNote").asText());
+                }
             }
             JsonNode fdb = result.path("fdb");
             System.out.println("fdb: " + fdb.path("learned").asInt() + " learned, " + fdb.path("static").asInt()

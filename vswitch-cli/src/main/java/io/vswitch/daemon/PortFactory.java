@@ -6,6 +6,7 @@ import io.vswitch.tap.TapPort;
 import io.vswitch.vm.VmDgramPort;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
+import io.vswitch.vm.vhost.VhostUserPort;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -25,6 +26,11 @@ final class PortFactory {
                 return VmStreamPort.open(spec.name(), socketPath(spec), spec.mtu());
             case "vm-dgram":
                 return VmDgramPort.open(spec.name(), socketPath(spec), Path.of(spec.peer()), spec.mtu());
+            case "vhost-user":
+                return VhostUserPort.open(spec.name(), socketPath(spec),
+                        spec.mode() == null ? VhostUserPort.Mode.CLIENT : VhostUserPort.Mode.parse(spec.mode()),
+                        spec.queueCount(), spec.mtu(),
+                        new VhostUserPort.SocketAccess(spec.owner(), spec.group(), spec.socketMode()));
             case "system":
                 return SystemPort.open(spec.name(), spec.queueCount());
             default:

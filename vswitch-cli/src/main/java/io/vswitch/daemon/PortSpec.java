@@ -13,8 +13,8 @@ import java.util.regex.Pattern;
  * config file holds a list of these, {@code --port} and {@code add-port} build one, and the daemon
  * makes ports from them. Immutable; {@code with...} methods return changed copies.
  *
- * @param type {@code tap}, {@code vm-stream}, {@code vm-dgram} or {@code system} (an existing interface)
- * @param queues queue count (TAP and system ports), 1 by default
+ * @param type {@code tap}, {@code vm-stream}, {@code vm-dgram}, {@code system} (an existing interface) or {@code vhost-user}
+ * @param queues queue count (TAP and system ports) or queue pairs (vhost-user), 1 by default
  * @param vlan access VLAN, or null
  * @param trunk trunk VLANs, or null
  * @param nativeVlan native VLAN of a trunk, or null
@@ -23,17 +23,24 @@ import java.util.regex.Pattern;
  * @param mac MAC address to set on a TAP, or null
  * @param path unix socket path of a VM port, or null for the default
  * @param peer QEMU's socket path of a vm-dgram port
+ * @param mode vhost-user: {@code client} (default: QEMU serves the socket, vswitch connects and
+ *     reconnects) or {@code server} (vswitch serves it)
+ * @param owner vhost-user server mode: the socket file's owner, or null to inherit
+ * @param group vhost-user server mode: the socket file's group, or null to inherit
+ * @param socketMode vhost-user server mode: the socket file's octal permissions (e.g. {@code 0660}), or null
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record PortSpec(
         String name, String type, Integer queues, Integer vlan, List<Integer> trunk, Integer nativeVlan,
         Integer mtu, String netns, String mac, String path, String peer,
-        Boolean learning, Boolean flooding, Boolean adminUp) {
+        Boolean learning, Boolean flooding, Boolean adminUp,
+        String mode, String owner, String group, String socketMode) {
 
-    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram", "system");
+    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram", "system", "vhost-user");
     public static final int MAX_QUEUES = 16;
     private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
     private static final Pattern MAC = Pattern.compile("([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}");
+    private static final Pattern OCTAL_MODE = Pattern.compile("0?[0-7]{3}");
     private static final Pattern NETNS = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
     public PortSpec {
@@ -47,8 +54,24 @@ public record PortSpec(
         if (queues != null && (queues < 1 || queues > MAX_QUEUES)) {
             throw new IllegalArgumentException("queues=" + queues + " is out of range: use 1-" + MAX_QUEUES);
         }
-        if (queues != null && queues > 1 && !type.equals("tap") && !type.equals("system")) {
-            throw new IllegalArgumentException("only tap and system ports have several queues");
+        if (queues != null && queues > 1 && !type.equals("tap") && !type.equals("system") && !type.equals("vhost-user")) {
+            throw new IllegalArgumentException("only tap, system and vhost-user ports have several queues");
+        }
+        if (mode != null) {
+            mode = mode.toLowerCase(Locale.ROOT);
+            if (!mode.equals("client") && !mode.equals("server")) {
+                throw new IllegalArgumentException("mode '" + mode + "' is unknown: use client or server");
+            }
+        }
+        if ((mode != null || owner != null || group != null || socketMode != null) && !type.equals("vhost-user")) {
+            throw new IllegalArgumentException("mode, owner, group and socket-mode apply to vhost-user ports only");
+        }
+        if ((owner != null || group != null || socketMode != null) && !"server".equals(mode)) {
+            throw new IllegalArgumentException("owner, group and socket-mode set up the socket vswitch creates: add --mode server"
+                    + " (in client mode QEMU creates the socket)");
+        }
+        if (socketMode != null && !OCTAL_MODE.matcher(socketMode).matches()) {
+            throw new IllegalArgumentException("socket-mode '" + socketMode + "' is not an octal mode: write it like 0660");
         }
         if (vlan != null && trunk != null) {
             throw new IllegalArgumentException("a port is either an access port (vlan) or a trunk (trunk), not both");
@@ -94,12 +117,13 @@ public record PortSpec(
 
     /** A plain port of {@code type} with default settings. */
     public static PortSpec of(String name, String type) {
-        return new PortSpec(name, type, null, null, null, null, null, null, null, null, null, null, null, null);
+        return new PortSpec(name, type, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
     /**
      * Parses {@code tap:NAME,queues=4,vlan=10,netns=NS} ({@code trunk=10+20}, {@code native=V},
-     * {@code mtu=M}, {@code mac=M}, {@code path=P}, {@code peer=P}).
+     * {@code mtu=M}, {@code mac=M}, {@code path=P}, {@code peer=P}, {@code mode=client|server},
+     * {@code owner=U}, {@code group=G}, {@code socket-mode=0660}).
      */
     public static PortSpec parse(String text) {
         int colon = text.indexOf(':');
@@ -120,10 +144,11 @@ public record PortSpec(
                 integer(options.remove("queues"), "queues"), integer(options.remove("vlan"), "vlan"),
                 vlanList(options.remove("trunk")), integer(options.remove("native"), "native"),
                 integer(options.remove("mtu"), "mtu"), options.remove("netns"), options.remove("mac"),
-                options.remove("path"), options.remove("peer"), null, null, null);
+                options.remove("path"), options.remove("peer"), null, null, null,
+                options.remove("mode"), options.remove("owner"), options.remove("group"), options.remove("socket-mode"));
         if (!options.isEmpty()) {
             throw new IllegalArgumentException("unknown option '" + options.keySet().iterator().next() + "' in '" + text
-                    + "': allowed are queues, vlan, trunk, native, mtu, netns, mac, path, peer");
+                    + "': allowed are queues, vlan, trunk, native, mtu, netns, mac, path, peer, mode, owner, group, socket-mode");
         }
         return spec;
     }
@@ -168,13 +193,15 @@ public record PortSpec(
     }
 
     public PortSpec withVlans(Integer newVlan, List<Integer> newTrunk, Integer newNative) {
-        return new PortSpec(name, type, queues, newVlan, newTrunk, newNative, mtu, netns, mac, path, peer, learning, flooding, adminUp);
+        return new PortSpec(name, type, queues, newVlan, newTrunk, newNative, mtu, netns, mac, path, peer, learning, flooding, adminUp,
+                mode, owner, group, socketMode);
     }
 
     public PortSpec withFlags(Boolean newLearning, Boolean newFlooding, Boolean newAdminUp) {
         return new PortSpec(name, type, queues, vlan, trunk, nativeVlan, mtu, netns, mac, path, peer,
                 newLearning == null ? learning : newLearning,
                 newFlooding == null ? flooding : newFlooding,
-                newAdminUp == null ? adminUp : newAdminUp);
+                newAdminUp == null ? adminUp : newAdminUp,
+                mode, owner, group, socketMode);
     }
 }

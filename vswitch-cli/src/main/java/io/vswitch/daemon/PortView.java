@@ -6,6 +6,9 @@ import io.vswitch.core.port.PortCounters;
 import io.vswitch.system.SystemPort;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
+import io.vswitch.vm.vhost.VhostUserPort;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -52,7 +55,34 @@ final class PortView {
             out.put("ifindex", sys.ifindex());
             out.put("systemEvents", sys.eventCounts());
         }
+        if (p.port() instanceof VhostUserPort vhost) {
+            describeVhostUser(out, vhost, c);
+        }
         out.put("spec", e.spec);
         return out;
+    }
+
+    /** The QEMU arguments (for a TCG guest, and why), the connection, rings, events and per-queue counters. */
+    private static void describeVhostUser(Map<String, Object> out, VhostUserPort vhost, PortCounters c) {
+        out.put("qemu", String.join(" ", vhost.qemuArguments("256M", true)));
+        out.put("qemuNote", "size= is the guest's -m; vectors=0 because QEMU 7.2 under TCG crashes with MSI-X on a"
+                + " vhost-user device: with KVM use vectors=" + (2 * vhost.queueCount() + 2));
+        out.put("socket", vhost.socketPath().toString());
+        out.put("mode", vhost.mode().label());
+        out.put("connected", vhost.connected());
+        if (vhost.peerPid() > 0) {
+            out.put("guestPid", vhost.peerPid());
+        }
+        out.put("features", "0x" + Long.toHexString(vhost.features()));
+        out.put("rings", vhost.ringStates());
+        out.put("vhostEvents", vhost.eventCounts());
+        List<Map<String, Long>> perQueue = new ArrayList<>();
+        for (int q = 0; q < c.queueCount(); q++) {
+            Map<String, Long> one = new LinkedHashMap<>();
+            one.put("rxPackets", c.queue(q).rxPackets());
+            one.put("txPackets", c.queue(q).txPackets());
+            perQueue.add(one);
+        }
+        out.put("queueCounters", perQueue);
     }
 }

@@ -71,6 +71,16 @@ public final class EventSet implements AutoCloseable {
         ctl(LibC.EPOLL_CTL_ADD, fd, eventMask, token, ownEvent);
     }
 
+    /** Like {@link #add(int, int, int)} from any thread, with a caller-owned {@code scratch} ({@link #EVENT_SIZE} bytes). */
+    public void add(int fd, int eventMask, int token, NativeBuffer scratch) throws ErrnoException {
+        ctl(LibC.EPOLL_CTL_ADD, fd, eventMask, token, scratch);
+    }
+
+    /** Stops watching {@code fd}; any thread. Returns false if it was not watched (or is already closed). */
+    public boolean remove(int fd) {
+        return LIBC.epoll_ctl(epfd, LibC.EPOLL_CTL_DEL, fd, 0) == 0;
+    }
+
     /** Changes what {@code fd} is watched for, using {@code scratch} ({@link #EVENT_SIZE} bytes); any thread. */
     public void modify(int fd, int eventMask, int token, NativeBuffer scratch) throws ErrnoException {
         ctl(LibC.EPOLL_CTL_MOD, fd, eventMask, token, scratch);

@@ -198,4 +198,42 @@ public interface LibC {
     int ENODEV = 19;
     int ENXIO = 6;
     int ENETDOWN = 100;
+
+    // ---- shared memory and descriptor passing (vhost-user) ----
+
+    int PROT_READ = 0x1;
+    int PROT_WRITE = 0x2;
+    int MAP_SHARED = 0x01;
+    /** What mmap returns on failure. */
+    long MAP_FAILED = -1L;
+    int MFD_CLOEXEC = 0x1;
+    int SCM_RIGHTS = 1;
+    int MSG_CMSG_CLOEXEC = 0x40000000;
+    int MSG_CTRUNC = 0x8;
+
+    /**
+     * Returns the mapping ({@code address() == }{@link #MAP_FAILED} on failure). Cold path, hence the
+     * {@code Pointer}: with all-primitive signatures (mixed int/long or all long) jnr-ffi's
+     * six-argument fast invoker passed wrong values and mmap failed with EINVAL even for an anonymous
+     * mapping (jnr-ffi 2.2, x86_64, checked by {@code SharedMemoryTest}); the marshalled form works.
+     */
+    @SaveError
+    jnr.ffi.Pointer mmap(jnr.ffi.Pointer addr, @size_t long length, int prot, int flags, int fd, @jnr.ffi.types.off_t long offset);
+
+    @SaveError
+    int munmap(long addr, @size_t long length);
+
+    @SaveError
+    int memfd_create(CharSequence name, int flags);
+
+    @SaveError
+    int ftruncate(int fd, long length);
+
+    /** {@code msg} is the address of a {@code struct msghdr} (see {@link FdPassing}). */
+    @SaveError
+    @ssize_t long sendmsg(int fd, long msg, int flags);
+
+    /** {@code fds} is the address of two ints that receive the pair. */
+    @SaveError
+    int socketpair(int domain, int type, int protocol, long fds);
 }

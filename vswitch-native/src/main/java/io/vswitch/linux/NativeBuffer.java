@@ -56,6 +56,10 @@ public final class NativeBuffer implements AutoCloseable {
         IO.putInt(at(offset, 4), value);
     }
 
+    public long getLong(long offset) {
+        return IO.getLong(at(offset, 8));
+    }
+
     public void putLong(long offset, long value) {
         IO.putLong(at(offset, 8), value);
     }

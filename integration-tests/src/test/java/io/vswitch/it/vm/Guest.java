@@ -27,14 +27,14 @@ import java.util.regex.Pattern;
  * answering {@code VSW-RC <status>}; {@link #run} uses that. Everything the console prints goes to
  * {@code target/it-logs/NAME-guest.log}. {@link #close()} (or {@link #kill()}) SIGKILLs QEMU.
  */
-final class Guest implements AutoCloseable {
+public final class Guest implements AutoCloseable {
     private static final Pattern RC = Pattern.compile("^VSW-RC (\\d+)$");
     private static final String READY = "VSW-GUEST-READY";
     private static final String EOF = "\u0000eof";
 
-    final String name;
-    final String ip;
-    final String mac;
+    public final String name;
+    public final String ip;
+    public final String mac;
     private final Process qemu;
     private final Writer console;
     private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
@@ -67,14 +67,30 @@ final class Guest implements AutoCloseable {
         if (!id.find()) {
             throw new IllegalArgumentException("no id= in " + netdev);
         }
+        return boot(image, name, cidr, 1, List.of("-netdev", netdev,
+                "-device", "virtio-net-pci,netdev=" + id.group(1) + ",mac=" + mac + ",romfile="));
+    }
+
+    /**
+     * Starts QEMU (256 MiB, {@code cpus} CPUs, TCG) with {@code nicArgs} giving its NIC and anything the
+     * NIC needs (for vhost-user: the shared memory backend, the chardev, the netdev and the device,
+     * as a vhost-user port's {@code show} prints them).
+     */
+    public static Guest boot(GuestImage image, String name, String cidr, int cpus, List<String> nicArgs) throws IOException {
+        String mac = null;
+        for (String arg : nicArgs) {
+            Matcher m = Pattern.compile("(?:^|,)mac=([0-9a-fA-F:]{17})").matcher(arg);
+            if (m.find()) {
+                mac = m.group(1);
+            }
+        }
         List<String> cmd = new ArrayList<>(List.of(
-                "qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-m", "256", "-smp", "1",
+                "qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-m", "256", "-smp", Integer.toString(cpus),
                 "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
                 "-name", name,
                 "-kernel", image.kernel.toString(), "-initrd", image.initramfs.toString(),
-                "-append", "console=ttyS0 quiet loglevel=1 panic=-1 vsw.ip=" + cidr,
-                "-netdev", netdev,
-                "-device", "virtio-net-pci,netdev=" + id.group(1) + ",mac=" + mac + ",romfile="));
+                "-append", "console=ttyS0 quiet loglevel=1 panic=-1 vsw.ip=" + cidr));
+        cmd.addAll(nicArgs);
         Path logDir = Path.of(System.getProperty("user.dir"), "target", "it-logs");
         Files.createDirectories(logDir);
         Path log = logDir.resolve(name + "-guest.log");
@@ -103,7 +119,7 @@ final class Guest implements AutoCloseable {
     }
 
     /** Waits for the guest's /init to report its NIC configured. */
-    void awaitReady(Duration timeout) {
+    public void awaitReady(Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
             String line = next(deadline, "the guest to boot");
@@ -117,7 +133,7 @@ final class Guest implements AutoCloseable {
     }
 
     /** Runs {@code command} in the guest's shell; returns its output; fails unless it exits 0. */
-    String run(String command, Duration timeout) {
+    public String run(String command, Duration timeout) {
         Result r = runRaw(command, timeout);
         if (r.status != 0) {
             throw new AssertionError(name + ": '" + command + "' exited " + r.status + ":\n" + r.output);
@@ -125,11 +141,11 @@ final class Guest implements AutoCloseable {
         return r.output;
     }
 
-    record Result(int status, String output) {
+    public record Result(int status, String output) {
     }
 
     /** Runs {@code command} in the guest's shell; returns its status and output. */
-    synchronized Result runRaw(String command, Duration timeout) {
+    public synchronized Result runRaw(String command, Duration timeout) {
         if (command.contains("\n")) {
             throw new IllegalArgumentException("one line per command");
         }
@@ -179,16 +195,16 @@ final class Guest implements AutoCloseable {
         return qemu.isAlive() ? "still running" : "status " + qemu.exitValue();
     }
 
-    long pid() {
+    public long pid() {
         return qemu.pid();
     }
 
-    boolean isAlive() {
+    public boolean isAlive() {
         return qemu.isAlive();
     }
 
     /** SIGKILLs QEMU, as a crashing or killed VM; waits for it to be gone. */
-    void kill() {
+    public void kill() {
         Exec.killTree(qemu.toHandle(), true);
         try {
             qemu.waitFor(10, TimeUnit.SECONDS);
@@ -197,7 +213,7 @@ final class Guest implements AutoCloseable {
         }
     }
 
-    Path log() {
+    public Path log() {
         return log;
     }
 

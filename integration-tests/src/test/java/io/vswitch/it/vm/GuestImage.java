@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Assumptions;
  * makes from the host's busybox-static and the kernel's virtio-net modules. Built once per JVM into a
  * temp dir carrying the harness run prefix (so a crashed run's copy is swept), removed at exit.
  */
-final class GuestImage {
+public final class GuestImage {
     private static GuestImage instance;
 
     final Path kernel;
@@ -40,7 +40,7 @@ final class GuestImage {
      * The image, built on first use. Skips the calling test when QEMU, busybox or the kernel are
      * missing (fails instead when {@code VSWITCH_IT_REQUIRED=1}, as in CI).
      */
-    static synchronized GuestImage get() {
+    public static synchronized GuestImage get() {
         if (instance != null) {
             return instance;
         }

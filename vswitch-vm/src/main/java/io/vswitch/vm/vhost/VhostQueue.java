@@ -1,0 +1,189 @@
+package io.vswitch.vm.vhost;
+
+import com.kenai.jffi.MemoryIO;
+import io.vswitch.core.alloc.FragAllocator;
+import io.vswitch.core.frame.DropReason;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.port.FrameSink;
+import io.vswitch.linux.DirectAddress;
+import io.vswitch.linux.ErrnoException;
+import io.vswitch.linux.EventSet;
+import io.vswitch.linux.LibC;
+import io.vswitch.linux.NativeBuffer;
+import io.vswitch.linux.PollableQueue;
+
+/**
+ * Queue pair {@code q} of a {@link VhostUserPort}: ring {@code 2q} is the guest's RX (we write
+ * frames into it), ring {@code 2q+1} the guest's TX (we take frames from it).
+ *
+ * <p><b>Receive</b> (this queue's datapath thread): the pollable fd is a private epoll set holding the
+ * TX ring's kick eventfd (swapped by the control thread when the front-end sends a new one) and a
+ * timer. Each available chain's length is known before the copy, so {@link FragAllocator#allocate}
+ * picks fragment or large buffer up front (as {@code tun_can_build_skb}); the chain is copied so that
+ * its virtio-net header lands in the headroom right before the Ethernet header and becomes the
+ * frame's offload state. Used entries are published once per batch. When the allocator is out of
+ * buffers the chain stays in the ring and the timer brings the thread back right after the batch is
+ * released.
+ *
+ * <p><b>Transmit</b> (any datapath thread): the frame's virtio-net header (its offload state) and the
+ * frame are copied into the guest's RX buffers, several under MRG_RXBUF; no buffer means a
+ * {@link DropReason#TX_BUSY} drop counted as {@link VhostEvent#RX_RING_FULL}, never a wait. A queue
+ * whose RX ring the guest has not enabled (a single-queue driver on a multi-queue port) hands the
+ * frame to queue 0's ring.
+ */
+final class VhostQueue implements PollableQueue {
+    static final int KICK = 1;
+    /** The most a TX chain may carry: a virtio-net header and the largest frame. */
+    static final long MAX_TX_CHAIN = VnetHeader.SIZE + FragAllocator.MAX_LARGE_FRAME;
+    /** Cap on what we look at in one guest RX chain (far more than any frame needs). */
+    static final long MAX_RX_CHAIN = 1L << 20;
+
+    private static final MemoryIO IO = MemoryIO.getInstance();
+    private static final int TX_BUSY = DropReason.TX_BUSY.ordinal();
+    private static final int PORT_DOWN = DropReason.PORT_DOWN.ordinal();
+    private static final int OVERSIZE = DropReason.OVERSIZE.ordinal();
+
+    private final VhostUserPort port;
+    private final int index;
+    final SplitVirtqueue rx;
+    final SplitVirtqueue tx;
+    private final VhostCounters counters;
+    private final FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
+    private final EventSet events;
+    /** Scratch for the control thread's epoll_ctl calls on {@link #events}. */
+    private final NativeBuffer controlEvent = new NativeBuffer(EventSet.EVENT_SIZE);
+    /** Where the receiving thread reads the kick counter into. */
+    private final NativeBuffer kickScratch = new NativeBuffer(8);
+
+    VhostQueue(VhostUserPort port, int index, SplitVirtqueue rx, SplitVirtqueue tx, VhostCounters counters)
+            throws ErrnoException {
+        this.port = port;
+        this.index = index;
+        this.rx = rx;
+        this.tx = tx;
+        this.counters = counters;
+        this.events = new EventSet();
+    }
+
+    @Override
+    public int fd() {
+        return events.fd();
+    }
+
+    @Override
+    public int index() {
+        return index;
+    }
+
+    @Override
+    public FragAllocator allocator() {
+        return allocator;
+    }
+
+    /** Control thread: the TX ring's kick eventfd changed. */
+    void watchKick(int oldFd, int newFd) {
+        if (oldFd >= 0) {
+            events.remove(oldFd);
+        }
+        if (newFd >= 0) {
+            try {
+                events.add(newFd, LibC.EPOLLIN, KICK, controlEvent);
+            } catch (ErrnoException e) {
+                VhostUserPort.log().warn("port {}: cannot watch the kick of queue {}: {}", port.name(), index, e.getMessage());
+            }
+            // The guest may have queued frames before we watched: look once.
+            IO.putLong(controlEvent.address(), 1);
+            LibC.INSTANCE.write(newFd, controlEvent.address(), 8);
+        }
+    }
+
+    @Override
+    public int receive(FrameBatch batch) {
+        if (port.isClosed()) {
+            return -1;
+        }
+        if (events.poll() > 0 && events.timerDeadline() != 0) {
+            long now = System.nanoTime();
+            if (now - events.timerDeadline() >= 0) {
+                events.timerFired(now, 0);
+            }
+        }
+        int n = 0;
+        SplitVirtqueue ring = tx;
+        synchronized (ring) {
+            ring.consumeKick(kickScratch.address());
+            int before = ring.usedIndex();
+            Frame frame;
+            while ((frame = batch.next()) != null) {
+                int chain = ring.nextChain(false, MAX_TX_CHAIN);
+                if (chain < 0) {
+                    if (chain == SplitVirtqueue.FAILED) {
+                        port.ringFailed(ring);
+                    }
+                    break;
+                }
+                int length = chain - VnetHeader.SIZE;
+                if (length < 0) {
+                    // Not even a virtio-net header: nothing to forward, but the buffer goes back.
+                    counters.count(VhostEvent.BAD_LENGTH);
+                    ring.consumeChain(0);
+                    continue;
+                }
+                if (!allocator.allocate(frame, length)) {
+                    long now = System.nanoTime();
+                    events.fireAt(now, now);
+                    break;
+                }
+                ring.copyChainTo(frame.address() - VnetHeader.SIZE);
+                ring.consumeChain(0);
+                frame.loadVnetHeader();
+                batch.commit();
+                n++;
+            }
+            ring.publish(before);
+        }
+        return n;
+    }
+
+    @Override
+    public int transmit(Frame frame) {
+        int length = frame.length();
+        if (!frame.isGso() && length > port.maxFrameLength()) {
+            return OVERSIZE;
+        }
+        SplitVirtqueue ring = rx.ready() || index == 0 ? rx : port.queue0Rx();
+        int at = frame.storeVnetHeader();
+        long header = frame.addressOf(at);
+        short saved = IO.getShort(header + 10);
+        IO.putShort(header + 10, (short) 1); // num_buffers, raised by deliver() when it takes more
+        boolean delivered;
+        boolean broken;
+        synchronized (ring) {
+            if (!ring.ready()) {
+                IO.putShort(header + 10, saved);
+                return PORT_DOWN;
+            }
+            delivered = ring.deliver(header, VnetHeader.SIZE + length, port.mergeable(), MAX_RX_CHAIN);
+            broken = !delivered && ring.broken();
+        }
+        IO.putShort(header + 10, saved);
+        if (delivered) {
+            return FrameSink.SENT;
+        }
+        if (broken) {
+            port.ringFailed(ring);
+            return PORT_DOWN;
+        }
+        counters.count(VhostEvent.RX_RING_FULL);
+        return TX_BUSY;
+    }
+
+    /** After the datapath thread has stopped and the rings were reset. */
+    void close() {
+        events.close();
+        controlEvent.close();
+        kickScratch.close();
+    }
+}
