@@ -24,6 +24,11 @@ final class ShowCommand extends ClientCommand {
             }
             System.out.print(t);
             for (JsonNode p : result.path("ports")) {
+                if (p.path("threadDeaths").asLong() > 0 || !p.path("datapath").asText("running").equals("running")) {
+                    System.out.println(p.path("name").asText() + ": datapath " + p.path("datapath").asText() + ", "
+                            + p.path("threadDeaths").asLong() + " thread deaths, " + p.path("threadRestarts").asLong()
+                            + " restarts" + (p.hasNonNull("lastThreadFailure") ? "; last: " + p.path("lastThreadFailure").asText() : ""));
+                }
                 if (p.hasNonNull("qemu")) {
                     System.out.println(p.path("name").asText() + ": qemu " + p.path("qemu").asText());
                 }

@@ -11,6 +11,8 @@ import io.vswitch.linux.Epoll;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
 import io.vswitch.metrics.WakeupHistogram;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,6 +30,7 @@ import org.slf4j.LoggerFactory;
 final class DatapathThread extends Thread {
     private static final Logger LOG = LoggerFactory.getLogger(DatapathThread.class);
     private static final int QUEUE_TOKEN = 0;
+    static final long WARN_MILLIS = 5000;
 
     private final BridgePort port;
     private final PollableQueue queue;
@@ -35,17 +38,20 @@ final class DatapathThread extends Thread {
     private final Epoll epoll;
     private final Quiescence.Reader reader;
     private volatile boolean running = true;
-    /** Frames per wake-up, for the metrics; written by this thread only. */
-    final WakeupHistogram wakeups = new WakeupHistogram();
+    private volatile Throwable failure;
+    /** Frames per wake-up, for the metrics: the queue's, written by whichever one thread serves it. */
+    private final WakeupHistogram wakeups;
     /** Frames handled since the last wake-up; this thread only. */
     private int framesThisWakeup;
 
-    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence) throws ErrnoException {
+    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence, WakeupHistogram wakeups)
+            throws ErrnoException {
         super("dp-" + port.name() + "-q" + queue.index());
         setDaemon(true);
         this.bridge = bridge;
         this.port = port;
         this.queue = queue;
+        this.wakeups = wakeups;
         this.epoll = new Epoll(2);
         try {
             epoll.add(queue.fd(), QUEUE_TOKEN);
@@ -75,10 +81,9 @@ final class DatapathThread extends Thread {
                 wakeups.record(framesThisWakeup);
                 framesThisWakeup = 0;
             }
-        } catch (ErrnoException e) {
-            LOG.error("datapath thread {} stopped: {}", getName(), e.getMessage());
-        } catch (RuntimeException e) {
-            LOG.error("datapath thread {} failed", getName(), e);
+        } catch (ErrnoException | RuntimeException | Error e) {
+            failure = e;
+            LOG.error("datapath thread {} died; its queue receives nothing until it is restarted", getName(), e);
         } finally {
             reader.close();
         }
@@ -94,9 +99,10 @@ final class DatapathThread extends Thread {
             if (n > 0) {
                 framesThisWakeup += n;
                 ingress.process(batch, System.nanoTime());
-                RuntimeException failure = ingress.takeFailure();
-                if (failure != null) {
-                    LOG.error("{}: a frame raised an exception (dropped as internal-error; the thread goes on)", getName(), failure);
+                RuntimeException frameFailure = ingress.takeFailure();
+                if (frameFailure != null) {
+                    LOG.error("{}: a frame raised an exception (dropped as internal-error; the thread goes on)", getName(),
+                            frameFailure);
                 }
             }
             reader.quiescent();
@@ -106,26 +112,66 @@ final class DatapathThread extends Thread {
         }
     }
 
-    /** Stops the loop and waits for the thread; frees the epoll set. Called by the owner only. */
-    void shutdown() {
+    /**
+     * Why the thread died, or null while it runs or when it ended normally (stopped, or its port is
+     * gone). Read by its supervisor once the thread is no longer alive.
+     */
+    Throwable failure() {
+        return failure;
+    }
+
+    /**
+     * Stops the loop and waits for the thread to end, logging a warning every {@value #WARN_MILLIS}
+     * ms while it does not. Only once it has ended is its epoll set freed and true returned: then
+     * nothing of the queue is in use any more. After {@code giveUpAfter} it returns false and frees
+     * nothing; the caller must then leave the queue's port open too (leaked deliberately: a thread
+     * that wakes up late would otherwise read through freed buffers and fds reused by others).
+     * Called by the owner only.
+     */
+    boolean shutdown(Duration giveUpAfter) {
         running = false;
+        if (getState() == State.NEW) {
+            reader.close();
+            epoll.close();
+            return true;
+        }
         try {
             epoll.wakeup();
         } catch (ErrnoException e) {
             LOG.warn("cannot wake {}: {}", getName(), e.getMessage());
         }
-        if (Thread.currentThread() != this) {
+        long start = System.nanoTime();
+        long deadline = start + giveUpAfter.toNanos();
+        boolean interrupted = false;
+        while (isAlive()) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                break;
+            }
             try {
-                join(5000);
+                join(Math.max(1, Math.min(WARN_MILLIS, TimeUnit.NANOSECONDS.toMillis(left))));
             } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+                interrupted = true; // finish the wait: returning early would free what the thread uses
+            }
+            if (isAlive()) {
+                LOG.warn("{} has not stopped after {} ms; still waiting", getName(),
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
             }
         }
-        if (getState() == State.NEW) {
-            reader.close();
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
-        if (!isAlive()) {
-            epoll.close();
+        if (isAlive()) {
+            LOG.error("{} did not stop within {} ms: its port stays open and its buffers allocated (leaked on purpose,"
+                    + " so the thread cannot touch freed memory or fds if it ever wakes up)", getName(), giveUpAfter.toMillis());
+            return false;
         }
+        epoll.close();
+        return true;
+    }
+
+    /** Frees the epoll set of a thread that died by itself (its supervisor calls this once it is not alive). */
+    void release() {
+        epoll.close();
     }
 }

@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The daemon's ports (the kernel's {@code br_if.c} for the running switch): creating a port from its
- * spec, attaching it to the bridge, starting one {@link DatapathThread} per queue, and the reverse.
+ * spec, attaching it to the bridge, starting one {@link DatapathThread} per queue (each under a
+ * {@link QueueSupervisor} that restarts it if it dies), and the reverse.
  * Owns every port it created and closes it on removal. Not thread-safe: the daemon calls it under
  * its own lock.
  */
@@ -25,14 +26,15 @@ final class PortRegistry implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PortRegistry.class);
 
     private final Bridge bridge;
-    private final PortFactory factory;
+    private final PortOpener opener;
+    private final QueueSupervisor.Policy policy;
     private final Quiescence quiescence = new Quiescence();
     private final Map<String, Entry> entries = new LinkedHashMap<>();
 
     /** A running port: its spec, its bridge port and threads, and how often its link went away. */
     static final class Entry {
         final BridgePort bridgePort;
-        final List<DatapathThread> threads = new ArrayList<>();
+        final List<QueueSupervisor> queues = new ArrayList<>();
         final AtomicLong linkLosses = new AtomicLong();
         PortSpec spec;
         /** Link state last seen by {@link #watchLinks()}. */
@@ -43,11 +45,55 @@ final class PortRegistry implements AutoCloseable {
             this.bridgePort = bridgePort;
             this.linkUp = bridgePort.port().linkUp();
         }
+
+        /** The worst state among the port's queue threads. */
+        QueueSupervisor.State datapathState() {
+            long now = System.nanoTime();
+            QueueSupervisor.State worst = QueueSupervisor.State.RUNNING;
+            for (QueueSupervisor q : queues) {
+                QueueSupervisor.State s = q.state(now);
+                if (s.compareTo(worst) > 0) {
+                    worst = s;
+                }
+            }
+            return worst;
+        }
+
+        /** Datapath threads of this port that died on an exception. */
+        long threadDeaths() {
+            return queues.stream().mapToLong(QueueSupervisor::deaths).sum();
+        }
+
+        long threadRestarts() {
+            return queues.stream().mapToLong(QueueSupervisor::restarts).sum();
+        }
+
+        /** What killed a thread of this port last, or null. */
+        String lastThreadFailure() {
+            String last = null;
+            for (QueueSupervisor q : queues) {
+                if (q.lastFailure() != null) {
+                    last = "queue " + queues.indexOf(q) + ": " + q.lastFailure();
+                }
+            }
+            return last;
+        }
+    }
+
+    /** Makes a port from its spec: {@link PortFactory#create} in the daemon. */
+    @FunctionalInterface
+    interface PortOpener {
+        Port open(PortSpec spec) throws IOException;
     }
 
     PortRegistry(Bridge bridge, PortFactory factory) {
+        this(bridge, factory::create, QueueSupervisor.Policy.DEFAULT);
+    }
+
+    PortRegistry(Bridge bridge, PortOpener opener, QueueSupervisor.Policy policy) {
         this.bridge = bridge;
-        this.factory = factory;
+        this.opener = opener;
+        this.policy = policy;
     }
 
     /** Creates, attaches and starts the port. On failure nothing of it is left behind. */
@@ -55,7 +101,7 @@ final class PortRegistry implements AutoCloseable {
         if (entries.containsKey(spec.name())) {
             throw new IllegalArgumentException("port " + spec.name() + " already exists: remove it first or use set-port");
         }
-        Port port = factory.create(spec);
+        Port port = opener.open(spec);
         BridgePort bridgePort;
         try {
             bridgePort = bridge.attach(port, membership(spec));
@@ -67,17 +113,15 @@ final class PortRegistry implements AutoCloseable {
         applyFlags(entry);
         try {
             for (int q = 0; q < port.queueCount(); q++) {
-                entry.threads.add(new DatapathThread(bridge, bridgePort, (PollableQueue) port.queue(q), quiescence));
+                entry.queues.add(new QueueSupervisor(bridge, bridgePort, (PollableQueue) port.queue(q), quiescence,
+                        policy));
             }
         } catch (ErrnoException e) {
-            entry.threads.forEach(DatapathThread::shutdown);
-            bridge.detach(bridgePort);
-            quiescence.synchronize();
-            port.close();
+            stop(entry);
             throw e;
         }
         entries.put(spec.name(), entry);
-        entry.threads.forEach(Thread::start);
+        entry.queues.forEach(QueueSupervisor::start);
         LOG.info("port {} added: {} queues={} {}", spec.name(), spec.type(), port.queueCount(), bridgePort.vlans());
         return entry;
     }
@@ -156,15 +200,32 @@ final class PortRegistry implements AutoCloseable {
      * Removal in the kernel's order ({@code del_nbp}): the port's own threads stop first (so nothing
      * more is learned on it), it is detached from the bridge (no new lookup finds it), then a grace
      * period lets every other datapath thread finish the loop turn that may have found it before, and
-     * only then are its fds closed. Closing earlier would let a flooding thread write a frame to an fd
+     * only then are its fds closed. If one of its own threads would not stop, the port is detached
+     * but left open (leaked, and logged): that thread may still use it. Closing earlier would let a flooding thread write a frame to an fd
      * number the kernel has meanwhile handed to the next {@code open} (the configuration's temp file,
      * a new TAP).
      */
     private void stop(Entry entry) {
-        entry.threads.forEach(DatapathThread::shutdown);
+        boolean stopped = true;
+        for (QueueSupervisor queue : entry.queues) {
+            stopped &= queue.stop();
+        }
         bridge.detach(entry.bridgePort);
+        if (!stopped) {
+            LOG.error("port {} is removed but stays open: one of its datapath threads would not stop (see above)",
+                    entry.spec.name());
+            return;
+        }
         quiescence.synchronize();
         entry.bridgePort.port().close();
+    }
+
+    /** Restarts datapath threads that died, once their back-off has passed. Called by housekeeping. */
+    void superviseThreads() {
+        long now = System.nanoTime();
+        for (Entry entry : entries.values()) {
+            entry.queues.forEach(q -> q.check(now));
+        }
     }
 
     @Override

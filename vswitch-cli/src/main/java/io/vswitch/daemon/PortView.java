@@ -27,12 +27,19 @@ final class PortView {
         out.put("index", p.index());
         out.put("queues", p.port().queueCount());
         out.put("vlanMode", p.vlans().toString());
-        out.put("link", p.port().linkUp() ? "up" : "down");
+        QueueSupervisor.State datapath = e.datapathState();
+        out.put("link", p.port().linkUp() && datapath == QueueSupervisor.State.RUNNING ? "up" : "down");
         out.put("admin", p.adminUp() ? "up" : "down");
         out.put("learning", p.learning());
         out.put("flooding", p.flooding());
         out.put("offloads", Offloads.describe(p.port().offloads()));
         out.put("linkLosses", e.linkLosses.get());
+        out.put("datapath", datapath.label());
+        out.put("threadDeaths", e.threadDeaths());
+        out.put("threadRestarts", e.threadRestarts());
+        if (e.lastThreadFailure() != null) {
+            out.put("lastThreadFailure", e.lastThreadFailure());
+        }
         out.put("learnedMacs", daemon.bridge().fdb().learnedOnPort(p.index()));
         out.put("rxPackets", c.rxPackets());
         out.put("rxBytes", c.rxBytes());

@@ -123,6 +123,7 @@ public final class Vswitchd implements AutoCloseable {
             }
             synchronized (lock) {
                 registry.watchLinks();
+                registry.superviseThreads();
             }
         } catch (RuntimeException e) {
             LOG.error("housekeeping failed", e);
@@ -134,7 +135,7 @@ public final class Vswitchd implements AutoCloseable {
         synchronized (lock) {
             List<PortMetrics> out = new ArrayList<>();
             for (PortRegistry.Entry e : registry.all()) {
-                List<WakeupHistogram> wakeups = e.threads.stream().map(t -> t.wakeups).toList();
+                List<WakeupHistogram> wakeups = e.queues.stream().map(q -> q.wakeups).toList();
                 out.add(new PortMetrics(e.bridgePort, e.linkLosses.get(), wakeups));
             }
             return out;

@@ -199,6 +199,14 @@ public interface LibC {
     int ENXIO = 6;
     int ENETDOWN = 100;
 
+    /** {@code msgvec} is the address of {@code vlen} {@code struct mmsghdr}s; {@code timeout} a timespec address or 0. */
+    @SaveError
+    int recvmmsg(int fd, long msgvec, int vlen, int flags, long timeout);
+
+    /** {@code msgvec} is the address of {@code vlen} {@code struct mmsghdr}s. */
+    @SaveError
+    int sendmmsg(int fd, long msgvec, int vlen, int flags);
+
     // ---- shared memory and descriptor passing (vhost-user) ----
 
     int PROT_READ = 0x1;

@@ -22,6 +22,18 @@ import io.vswitch.linux.LibC;
  * or socket buffer (EAGAIN) is {@link DropReason#TX_BUSY}, a down interface (ENETDOWN) or a deleted
  * one (ENXIO, after which the port looks at its link) is {@link DropReason#PORT_DOWN}, a frame over
  * the MTU is {@link DropReason#OVERSIZE}.
+ *
+ * <p><b>Measured</b> ({@code PacketPathBenchmark.transmit}: 60-byte frames out of a veth, time per
+ * frame, loaded 2-core VM as for {@link PacketReceiver}; the veth peer's receive runs inside our call):
+ * <pre>
+ *   writev, PACKET_QDISC_BYPASS (this class)   2.55 us +- 2.32
+ *   writev through the qdisc                   2.94 us +- 1.41
+ *   sendmmsg of 64, bypass                     2.21 us +- 1.75
+ * </pre>
+ * Bypass is kept (cheaper, and on a veth the qdisc is already noqueue; on a NIC it also skips the
+ * qdisc lock). sendmmsg would save ~13 %, within the noise, and needs frames gathered per output queue
+ * across a batch, which the bridge's transmit-per-frame {@code FrameSink} contract does not offer: not
+ * done.
  */
 final class PacketTransmitter {
     private static final LibC LIBC = LibC.INSTANCE;

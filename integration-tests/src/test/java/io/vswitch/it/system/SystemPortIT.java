@@ -10,8 +10,10 @@ import io.vswitch.it.harness.BackgroundProcess;
 import io.vswitch.it.harness.Exec;
 import io.vswitch.it.harness.ExecResult;
 import io.vswitch.it.harness.Requirements;
+import io.vswitch.it.harness.SwitchProcess;
 import io.vswitch.it.harness.SwitchTestBase;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -159,7 +161,7 @@ class SystemPortIT extends SwitchTestBase {
         assertTrue(ns.ping(a.netns(), lan.far().ip(), 2).allReceived());
         try (BackgroundProcess flood = ns.startBackground(a.netns(), "ping", "-n", "-q", "-i", "0.01", "-c", "300", b.ip());
                 BackgroundProcess toLan = ns.startBackground(a.netns(), "ping", "-n", "-q", "-i", "0.01", "-c", "300",
-                        lan.far().ip())) {
+                        "-W", "1", lan.far().ip())) {
             sleep(500);
             Exec.run("ip", "link", "del", "dev", lan.uplink()).orThrow();
             assertEquals(0, flood.waitFor(Duration.ofSeconds(30)), flood::output);
@@ -193,5 +195,27 @@ class SystemPortIT extends SwitchTestBase {
         JsonNode toTenant = iperf(ctr, tenant);
         assertTrue(toTenant.path("end").path("sum_received").path("bits_per_second").asDouble() > 0, toTenant::toString);
         assertTrue(port(hostSide).path("rxGsoFrames").asLong() > 0, "the container's TSO frames arrive whole");
+    }
+
+    @Test
+    void restoredFromTheConfigAfterACrashWhichLeavesTheInterfaceAsItWas() {
+        Lan lan = lan("198.18.0.2/24");
+        int before = promiscuity(lan.uplink());
+        Path state = tempDir("state");
+        SwitchProcess first = start(SwitchProcess.builder().stateDir(state).logFile(logFile("first")));
+        cli("add-port", lan.uplink(), "--type", "system", "--trunk", "10,20", "--native", "10");
+        assertEquals(before + 1, promiscuity(lan.uplink()));
+
+        first.kill9();
+        await(Duration.ofSeconds(5), () -> promiscuity(lan.uplink()) == before, () -> "promiscuous mode outlived the daemon");
+        assertTrue(Exec.run("ip", "link", "show", "dev", lan.uplink()).ok(), "the interface outlives the daemon");
+
+        start(SwitchProcess.builder().stateDir(state).logFile(logFile("second")));
+        JsonNode uplink = port(lan.uplink());
+        assertEquals("system", uplink.path("type").asText());
+        assertEquals("up", uplink.path("link").asText());
+        assertEquals(before + 1, promiscuity(lan.uplink()), "attached again");
+        Host tenant = host("a", "198.18.0.1/24", "--vlan", "10");
+        assertTrue(ns.ping(tenant.netns(), lan.far().ip(), 3).allReceived(), "native VLAN 10 restored: " + uplink);
     }
 }
