@@ -6,6 +6,7 @@ import io.vswitch.control.Protocol;
 import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.bridge.BridgePort;
 import io.vswitch.core.fdb.Fdb;
+import io.vswitch.core.frame.FrameLeaks;
 import io.vswitch.metrics.MetricsServer;
 import io.vswitch.metrics.PortMetrics;
 import io.vswitch.metrics.WakeupHistogram;
@@ -193,6 +194,9 @@ public final class Vswitchd implements AutoCloseable {
                         p.counters().txBytes(), p.counters().dropsByReason());
             }
             registry.close();
+        }
+        for (String leak : FrameLeaks.drainReport()) {
+            LOG.error("LEAK: {}", leak); // only with -Dvswitch.leakDetection=true (tests)
         }
         LOG.info("vswitchd stopped");
     }

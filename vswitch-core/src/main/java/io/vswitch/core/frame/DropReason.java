@@ -29,7 +29,11 @@ public enum DropReason {
     VLAN_NOT_ALLOWED,
     /** Destination is the port the frame came from. */
     SAME_PORT,
-    /** The ingress queue's fragment allocator is at its memory cap. */
+    /**
+     * No buffer: the queue's fragment allocator refused an allocation at its memory cap (the frame
+     * was left unread in the kernel queue, or not built), or the segmenter had no scratch for a
+     * segment. One count per refusal.
+     */
     NO_BUFFER,
     /** The output queue would have blocked (EAGAIN); we never block. */
     TX_BUSY,
