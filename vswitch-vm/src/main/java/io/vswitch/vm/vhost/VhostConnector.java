@@ -397,7 +397,9 @@ final class VhostConnector {
     }
 
     private void applyAccess(Path path) throws IOException {
-        PosixFileAttributeView view = Files.getFileAttributeView(path, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
+        // Following links on purpose: without, the JDK opens the file to fchmod it, which a socket refuses (ENXIO).
+        // The path is the socket this port just bound.
+        PosixFileAttributeView view = Files.getFileAttributeView(path, PosixFileAttributeView.class);
         UserPrincipalLookupService users = path.getFileSystem().getUserPrincipalLookupService();
         try {
             if (access.owner() != null) {

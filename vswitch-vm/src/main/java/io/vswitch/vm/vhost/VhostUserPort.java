@@ -28,9 +28,11 @@ import org.slf4j.LoggerFactory;
  * GUEST_CSUM/GUEST_TSO4/6 gets TSO super-frames whole; segments otherwise.
  *
  * <p><b>Closing.</b> {@link #close()} may run only after the datapath threads of this port's queues
- * stopped (the daemon's registry joins them first). It stops the control thread, which resets the
- * device: each ring is reset under its own lock, so a transmit from another port's thread either
- * finished before or finds the ring down, and only then is guest memory unmapped.
+ * stopped and no other datapath thread can still reach the port (the daemon's registry joins the
+ * port's threads, detaches it and waits out a {@code Quiescence} grace period first). It stops the
+ * control thread, which resets the device: each ring is reset under its own lock, so even a transmit
+ * that raced the removal either finished before or finds the ring down, and only then is guest
+ * memory unmapped.
  */
 public final class VhostUserPort implements Port {
     private static final Logger LOG = LoggerFactory.getLogger(VhostUserPort.class);

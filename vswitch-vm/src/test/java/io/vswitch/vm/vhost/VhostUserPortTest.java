@@ -262,4 +262,35 @@ class VhostUserPortTest {
         f.release();
         assertEquals(0, port.queue(0).receive(batch));
     }
+
+    @Test
+    void aServerModeSocketGetsTheRequestedPermissions() throws Exception {
+        VhostUserPort port = VhostUserPort.open("vh5", dir.resolve("vh5.sock"), VhostUserPort.Mode.SERVER, 1, null,
+                new VhostUserPort.SocketAccess(null, null, "0640"));
+        open.add(port);
+        assertEquals(java.nio.file.attribute.PosixFilePermissions.fromString("rw-r-----"),
+                Files.getPosixFilePermissions(port.socketPath()));
+        port.close();
+        assertFalse(Files.exists(port.socketPath()), "the socket file goes with the port");
+    }
+
+    @Test
+    void clientModeRetriesUntilQemuListensAndCountsTheAttempts() throws Exception {
+        Path qemuSocket = dir.resolve("qemu.sock");
+        VhostUserPort port = VhostUserPort.open("vh6", qemuSocket, VhostUserPort.Mode.CLIENT, 1, null, null);
+        open.add(port);
+        until(() -> port.count(VhostEvent.CONNECT_FAILED) >= 2, "failed attempts while nobody listens");
+        try (java.nio.channels.ServerSocketChannel qemu = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            qemu.bind(java.net.UnixDomainSocketAddress.of(qemuSocket));
+            try (java.nio.channels.SocketChannel accepted = qemu.accept()) {
+                until(port::connected, "the connection");
+                assertEquals(1, port.count(VhostEvent.CONNECTED));
+            }
+            // QEMU closed the connection: counted, and the port goes back to connecting.
+            until(() -> port.count(VhostEvent.DISCONNECTED) >= 1, "the disconnect");
+        }
+        Files.deleteIfExists(qemuSocket);
+        long failed = port.count(VhostEvent.CONNECT_FAILED);
+        until(() -> port.count(VhostEvent.CONNECT_FAILED) > failed && !port.connected(), "retries once QEMU is gone");
+    }
 }
