@@ -7,6 +7,7 @@ import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.bridge.BridgePort;
 import io.vswitch.core.fdb.Fdb;
 import io.vswitch.core.frame.FrameLeaks;
+import io.vswitch.vxlan.VxlanPort;
 import io.vswitch.metrics.MetricsServer;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -96,7 +97,11 @@ public final class Vswitchd implements AutoCloseable {
             for (SwitchConfig.StaticEntry entry : config.staticFdb()) {
                 PortRegistry.Entry port = registry.get(entry.port());
                 if (port != null) {
-                    bridge.fdb().addStatic(entry.vlan(), Macs.parse(entry.mac()), port.bridgePort.index());
+                    long mac = Macs.parse(entry.mac());
+                    if (entry.remote() != null && port.bridgePort.port() instanceof VxlanPort vxlan) {
+                        vxlan.addStatic(mac, entry.remote());
+                    }
+                    bridge.fdb().addStatic(entry.vlan(), mac, port.bridgePort.index());
                 }
             }
             config = config.withPorts(ports);
@@ -113,6 +118,9 @@ public final class Vswitchd implements AutoCloseable {
             }
             for (BridgePort port : bridge.ports()) {
                 port.flows().expire(now);
+                if (port.port() instanceof VxlanPort vxlan) {
+                    vxlan.age(now, bridge.fdb().ageingNanos());
+                }
             }
             synchronized (lock) {
                 registry.watchLinks();
