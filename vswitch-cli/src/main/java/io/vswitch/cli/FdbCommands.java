@@ -15,7 +15,7 @@ final class FdbCommands {
     @Option(names = "--socket", paramLabel = "PATH",
             description = "Control socket of the daemon (also accepted before 'fdb' and after the subcommand).")
     void setSocket(java.nio.file.Path socket) {
-        VswitchCli.globalSocket = socket;
+        VswitchRoot.globalSocket = socket;
     }
 
     @Command(name = "show", mixinStandardHelpOptions = true, description = "List FDB entries.")

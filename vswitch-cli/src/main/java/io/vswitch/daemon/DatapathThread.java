@@ -12,6 +12,7 @@ import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.Epoll;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
+import io.vswitch.metrics.WakeupHistogram;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
@@ -45,18 +46,24 @@ final class DatapathThread extends Thread {
     private final Quiescence.Reader reader;
     private volatile boolean running = true;
     private volatile Throwable failure;
+    /** Frames per wake-up, for the metrics: the queue's, written by whichever one thread serves it. */
+    private final WakeupHistogram wakeups;
+    /** Frames handled since the last wake-up; this thread only. */
+    private int framesThisWakeup;
     /** This thread's forwarder (it owns the segmenter's scratch), shared by every ingress the thread runs. */
     private Forwarder forwarder;
     /** Ingresses of the other ports a shared queue receives for; this thread only. */
     private BridgePort[] sharedPorts = new BridgePort[0];
     private Ingress[] sharedIngress = new Ingress[0];
 
-    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence) throws ErrnoException {
+    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence, WakeupHistogram wakeups)
+            throws ErrnoException {
         super("dp-" + port.name() + "-q" + queue.index());
         setDaemon(true);
         this.bridge = bridge;
         this.port = port;
         this.queue = queue;
+        this.wakeups = wakeups;
         this.epoll = new Epoll(2);
         try {
             epoll.add(queue.fd(), QUEUE_TOKEN);
@@ -83,6 +90,8 @@ final class DatapathThread extends Thread {
                         return;
                     }
                 }
+                wakeups.record(framesThisWakeup);
+                framesThisWakeup = 0;
             }
         } catch (ErrnoException | RuntimeException | Error e) {
             failure = e;
@@ -100,6 +109,7 @@ final class DatapathThread extends Thread {
                 return false;
             }
             if (n > 0) {
+                framesThisWakeup += n;
                 if (queue instanceof SharedReceiveQueue shared) {
                     dispatch(shared, batch, ingress, System.nanoTime());
                 } else {
