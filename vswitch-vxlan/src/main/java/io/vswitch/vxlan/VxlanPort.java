@@ -146,7 +146,7 @@ public final class VxlanPort implements Port {
     }
 
     public long drops(VxlanDrop reason) {
-        return reason == VxlanDrop.UNKNOWN_VNI ? socket.unknownVni() : drops.get(reason.ordinal());
+        return reason.perSocket() ? socket.drops(reason) : drops.get(reason.ordinal());
     }
 
     /** The VTEP {@code mac} was last seen behind (or was pinned to), or null (cold path: fdb show). */

@@ -210,21 +210,21 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue {
      */
     private VxlanPort accept(Frame f, int length, int msgFlags, long from, long now) {
         if ((msgFlags & LibC.MSG_TRUNC) != 0) {
-            port.dropped(VxlanDrop.OVERSIZE);
+            socket.dropped(VxlanDrop.OVERSIZE);
             return null;
         }
         if (length < VxlanHeader.LENGTH + 14) {
-            port.dropped(VxlanDrop.TRUNCATED);
+            socket.dropped(VxlanDrop.TRUNCATED);
             return null;
         }
         int vni = VxlanHeader.vni(f.buffer(), f.start() - VxlanHeader.LENGTH, length);
         if (vni < 0) {
-            port.dropped(vni == VxlanHeader.NO_I_FLAG ? VxlanDrop.I_FLAG_MISSING : VxlanDrop.RESERVED_BITS);
+            socket.dropped(vni == VxlanHeader.NO_I_FLAG ? VxlanDrop.I_FLAG_MISSING : VxlanDrop.RESERVED_BITS);
             return null;
         }
         VxlanPort target = socket.portFor(vni);
         if (target == null) {
-            socket.countUnknownVni();
+            socket.dropped(VxlanDrop.UNKNOWN_VNI);
             return null;
         }
         RemoteTable vteps = target.remotes();

@@ -9,7 +9,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -50,7 +50,8 @@ final class VxlanSocket {
     final int udpFd;
     final int rawFd;
     final int underlayMtu;
-    private final AtomicLong unknownVni = new AtomicLong();
+    /** Drops before a packet is any port's (see {@link VxlanDrop#perSocket}); the reading thread adds, anyone reads. */
+    private final AtomicLongArray drops = new AtomicLongArray(VxlanDrop.values().length);
     private volatile VxlanPort[] ports = new VxlanPort[0];
     private VxlanPort leader;
 
@@ -143,12 +144,12 @@ final class VxlanSocket {
         return null;
     }
 
-    void countUnknownVni() {
-        unknownVni.incrementAndGet();
+    void dropped(VxlanDrop reason) {
+        drops.incrementAndGet(reason.ordinal());
     }
 
-    long unknownVni() {
-        return unknownVni.get();
+    long drops(VxlanDrop reason) {
+        return drops.get(reason.ordinal());
     }
 
     /** The leader's name (cold path: show). */

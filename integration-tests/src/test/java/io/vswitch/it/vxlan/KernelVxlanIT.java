@@ -4,14 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.vswitch.it.harness.BackgroundProcess;
 import io.vswitch.it.harness.ExecResult;
 import io.vswitch.it.harness.PingResult;
-import io.vswitch.it.harness.Requirements;
-import io.vswitch.it.harness.SwitchTestBase;
-import java.io.IOException;
-import java.time.Duration;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,22 +14,14 @@ import org.junit.jupiter.api.Test;
  * device in a kernel bridge with a tenant namespace. Ping and TCP (64 KiB super-frames from the TAP side)
  * cross, and both sides learn the other's MAC with its VTEP.
  */
-class KernelVxlanIT extends SwitchTestBase {
+class KernelVxlanIT extends VxlanTestBase {
     static final int VNI = 4242;
-
-    @BeforeEach
-    void startSwitch() {
-        Requirements.check("bridge", "ethtool");
-        start();
-    }
 
     @Test
     void pingAndTcpCrossToAKernelVxlanAndBothLearnTheVtep() {
         Underlay u = Underlay.create(ns, false);
         KernelPeer far = KernelPeer.create(ns, u.host2(), VNI, u.addr2(), u.addr1(), "198.18.101.2/24", 1450);
-        String vx = ns.linkName("vx");
-        cli("add-port", vx, "--type", "vxlan", "--vni", Integer.toString(VNI), "--local", u.addr1(), "--remote", u.addr2(),
-                "--netns", u.host1());
+        String vx = vxlanPort(VNI, u.addr1(), u.addr2(), u.host1());
         Host a = host("a", "198.18.101.1/24", "--mtu", "1450");
         assertEquals(1450, port(vx).path("vxlan").path("innerMtu").asInt(), "1500 - 20 - 8 - 8 - 14");
 
@@ -62,8 +48,7 @@ class KernelVxlanIT extends SwitchTestBase {
     @Test
     void staticRemoteEntryIsShownAndSavedWithItsVtep() {
         Underlay u = Underlay.create(ns, false);
-        String vx = ns.linkName("vx");
-        cli("add-port", vx, "--type", "vxlan", "--vni", "7", "--local", u.addr1(), "--remote", u.addr2(), "--netns", u.host1());
+        String vx = vxlanPort(7, u.addr1(), u.addr2(), u.host1());
         String mac = "02:00:00:00:07:01";
         ExecResult wrong = cliFails(1, "fdb", "add", mac, "--port", vx, "--remote", "198.18.100.9");
         assertTrue(wrong.stderr().contains("is not a remote of port"), wrong::describe);
@@ -73,25 +58,5 @@ class KernelVxlanIT extends SwitchTestBase {
         assertEquals(u.addr2(), entry.path("remote").asText(), entry::toString);
         assertTrue(read(sw.stateDir().resolve("vswitch.json")).contains("\"remote\" : \"" + u.addr2() + "\""),
                 "the static entry is saved with its VTEP");
-    }
-
-    private JsonNode fdbEntry(String mac) {
-        for (JsonNode e : json("fdb", "show")) {
-            if (e.path("mac").asText().equals(mac)) {
-                return e;
-            }
-        }
-        throw new AssertionError(mac + " not in the fdb: " + json("fdb", "show"));
-    }
-
-    /** iperf3 TCP for 2 s from client to server; the receiver's bits per second. */
-    private double iperfBits(String clientNs, String serverNs, String serverIp) {
-        try (BackgroundProcess s = ns.iperf3Server(serverNs, serverIp)) {
-            ExecResult r = ns.exec(clientNs, Duration.ofSeconds(30), "iperf3", "-c", serverIp, "-J", "-t", "2");
-            assertEquals(0, r.exitCode(), r::describe);
-            return JSON.readTree(r.stdout()).path("end").path("sum_received").path("bits_per_second").asDouble();
-        } catch (IOException e) {
-            throw new AssertionError(e);
-        }
     }
 }
