@@ -53,7 +53,9 @@ public enum DropReason {
      * Known unicast whose port is down or does not carry the frame's VLAN: dropped, never flooded
      * (the kernel's {@code br_forward} when {@code should_deliver} says no).
      */
-    DESTINATION_UNAVAILABLE;
+    DESTINATION_UNAVAILABLE,
+    /** Too long for a tunnel port: with the outer headers it would not fit the underlay MTU (and it cannot be segmented). */
+    TOO_BIG_FOR_TUNNEL;
 
     private static final DropReason[] VALUES = values();
     private static final String[] LABELS = java.util.Arrays.stream(VALUES)
