@@ -4,9 +4,12 @@ package io.vswitch.core.frame;
  * A fixed set of reusable {@link Frame}s that one ingress queue fills per loop turn. Owned by the
  * queue's datapath thread.
  *
- * <p>A turn fills at most {@link #limit()} frames (at most the capacity): the datapath thread keeps
- * the first turn after a wakeup to one frame, so that frame is forwarded before another read is
- * tried, and raises the limit while turns come back full (see {@code DatapathThread}).
+ * <p>A queue that reads one frame per syscall fills at most {@link #limit()} frames per turn (it
+ * stops when {@link #next()} returns null): the datapath thread keeps the first turn after a wakeup
+ * to one frame, so that frame is forwarded before another read is tried, and raises the limit while
+ * turns come back full (see {@code DatapathThread}). A queue that takes many frames in one call
+ * ({@code recvmmsg}) may fill up to the capacity, since that costs it no extra read; returning more
+ * than the limit tells the thread the same as returning the limit: read on.
  */
 public final class FrameBatch {
     public static final int DEFAULT_CAPACITY = 64;
