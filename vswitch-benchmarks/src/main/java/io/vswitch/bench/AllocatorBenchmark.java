@@ -12,6 +12,7 @@ import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
@@ -20,9 +21,19 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Allocate and release one frame buffer of 64, 512 and 1500 bytes: the per-queue fragment allocator
- * against a fresh direct ByteBuffer per frame and Netty's pooled direct allocator. Each variant
- * writes the frame's first byte so the memory is really handed out.
+ * Frame buffers of 64, 512 and 1500 bytes from the per-queue fragment allocator, against a fresh
+ * direct ByteBuffer per frame and Netty's pooled direct allocator. Each variant writes the frame's
+ * first byte so the memory is really handed out.
+ *
+ * <ul>
+ *   <li>{@code *One}: one buffer allocated and released per call (for the fragment allocator the
+ *       chunk resets every call: its best case);
+ *   <li>{@code *Batch}: a receive batch of 64 allocated, then all 64 released, as a datapath turn;
+ *   <li>{@code fragAllocatorHeld}: the same batches, but each batch's frames are released only after
+ *       the next two batches were allocated (frames held across batches, as by a slow output), so
+ *       chunks are pinned by survivors and the allocator must move on to others.
+ * </ul>
+ * Batch variants report time per frame ({@code @OperationsPerInvocation(64)}).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -34,19 +45,33 @@ public class AllocatorBenchmark {
     @Param({"64", "512", "1500"})
     int size;
 
+    private static final int BATCH = 64;
+
     private FragAllocator fragments;
+    private FragAllocator heldFragments;
     private Frame frame;
+    private Frame[][] batches;
+    private int turn;
+    private ByteBuf[] nettyBatch;
     private PooledByteBufAllocator netty;
 
     @Setup
     public void setUp() {
         fragments = new FragAllocator(NativeAddress.NONE);
+        heldFragments = new FragAllocator(NativeAddress.NONE);
         frame = new Frame();
+        batches = new Frame[3][BATCH];
+        for (Frame[] batch : batches) {
+            for (int i = 0; i < BATCH; i++) {
+                batch[i] = new Frame();
+            }
+        }
+        nettyBatch = new ByteBuf[BATCH];
         netty = PooledByteBufAllocator.DEFAULT;
     }
 
     @Benchmark
-    public int fragAllocator() {
+    public int fragAllocatorOne() {
         Frame f = frame;
         fragments.allocate(f, size);
         f.putU8(0, 1);
@@ -60,6 +85,59 @@ public class AllocatorBenchmark {
         ByteBuffer b = ByteBuffer.allocateDirect(size + FragAllocator.HEADROOM);
         b.put(FragAllocator.HEADROOM, (byte) 1);
         return b.capacity();
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public int fragAllocatorBatch() {
+        Frame[] frames = batches[0];
+        int sum = 0;
+        for (Frame f : frames) {
+            fragments.allocate(f, size);
+            f.putU8(0, 1);
+            sum += f.start();
+        }
+        for (Frame f : frames) {
+            f.release();
+        }
+        return sum;
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public int fragAllocatorHeld() {
+        // Allocate into the oldest batch's slots after releasing it: two younger batches stay held.
+        int oldest = turn;
+        turn = oldest + 1 == batches.length ? 0 : oldest + 1;
+        Frame[] frames = batches[oldest];
+        int sum = 0;
+        for (Frame f : frames) {
+            if (f.attached()) {
+                f.release();
+            }
+            if (heldFragments.allocate(f, size)) {
+                f.putU8(0, 1);
+                sum += f.start();
+            }
+        }
+        return sum;
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public int nettyPooledBatch() {
+        ByteBuf[] bufs = nettyBatch;
+        int sum = 0;
+        for (int i = 0; i < bufs.length; i++) {
+            ByteBuf b = netty.directBuffer(size + FragAllocator.HEADROOM);
+            b.setByte(FragAllocator.HEADROOM, 1);
+            sum += b.capacity();
+            bufs[i] = b;
+        }
+        for (ByteBuf b : bufs) {
+            b.release();
+        }
+        return sum;
     }
 
     @Benchmark

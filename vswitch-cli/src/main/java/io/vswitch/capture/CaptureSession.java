@@ -2,21 +2,18 @@ package io.vswitch.capture;
 
 import io.vswitch.control.ControlServer;
 import io.vswitch.core.frame.Frame;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One {@code vswitch capture} client: datapath threads offer copies of the port's frames (both
  * directions) to a bounded queue without ever blocking (when the client falls behind, frames are
- * dropped and counted), and the client's control thread streams them as pcap records.
+ * dropped and counted), and the control server pulls them as pcap records for the client whenever
+ * the client keeps up (see {@link ControlServer.Streaming}).
  */
 public final class CaptureSession implements ControlServer.Streaming {
     private static final int QUEUE = 8192;
@@ -26,7 +23,8 @@ public final class CaptureSession implements ControlServer.Streaming {
     private final Runnable onEnd;
     private final BlockingQueue<byte[]> queue = new ArrayBlockingQueue<>(QUEUE);
     private final AtomicLong dropped = new AtomicLong();
-    private volatile boolean clientGone;
+    /** Records handed to the control server; touched only on its event loop. */
+    private long sent;
 
     /**
      * @param limit frames to send before ending, or 0 for no limit
@@ -52,36 +50,28 @@ public final class CaptureSession implements ControlServer.Streaming {
     }
 
     @Override
-    public void stream(OutputStream out, InputStream in) throws IOException {
-        Thread watcher = new Thread(() -> {
-            try {
-                while (in.read() >= 0) {
-                    // the client sends nothing; EOF means it went away
-                }
-            } catch (IOException e) {
-                // a reset is a goodbye too
-            }
-            clientGone = true;
-        }, "capture-watch-" + port);
-        watcher.setDaemon(true);
-        watcher.start();
-        try {
-            out.write(Pcap.globalHeader());
-            out.flush();
-            long sent = 0;
-            while (!clientGone && (limit == 0 || sent < limit)) {
-                byte[] record = queue.poll(200, TimeUnit.MILLISECONDS);
-                if (record != null) {
-                    out.write(record);
-                    out.flush();
-                    sent++;
-                }
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } finally {
-            onEnd.run();
+    public byte[] preamble() {
+        return Pcap.globalHeader();
+    }
+
+    /** Called on the control server's event loop only. */
+    @Override
+    public byte[] poll() {
+        byte[] record = queue.poll();
+        if (record != null) {
+            sent++;
         }
+        return record;
+    }
+
+    @Override
+    public boolean finished() {
+        return limit != 0 && sent >= limit;
+    }
+
+    @Override
+    public void end() {
+        onEnd.run();
     }
 
     public long dropped() {

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vswitch.control.ControlClient;
 import io.vswitch.control.ControlException;
-import io.vswitch.control.Protocol;
+import io.vswitch.control.JsonLines;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
@@ -23,8 +23,8 @@ public final class ClientOptions {
         if (socket != null) {
             return socket;
         }
-        if (VswitchCli.globalSocket != null) {
-            return VswitchCli.globalSocket;
+        if (VswitchRoot.globalSocket != null) {
+            return VswitchRoot.globalSocket;
         }
         String env = System.getenv("VSWITCH_SOCKET");
         return Path.of(env != null && !env.isEmpty() ? env : DEFAULT_SOCKET);
@@ -38,14 +38,14 @@ public final class ClientOptions {
     }
 
     static ObjectNode args() {
-        return Protocol.JSON.createObjectNode();
+        return JsonLines.object();
     }
 
     /** Prints JSON when asked, else runs the human-readable printer. */
     int print(JsonNode result, Runnable human) {
         if (json) {
             try {
-                System.out.println(Protocol.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result));
+                System.out.println(JsonLines.pretty(result));
             } catch (java.io.IOException e) {
                 throw new IllegalStateException(e);
             }

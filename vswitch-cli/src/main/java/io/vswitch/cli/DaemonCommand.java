@@ -49,7 +49,7 @@ final class DaemonCommand implements Callable<Integer> {
                 return 2;
             }
         }
-        Path socketPath = socket != null ? socket : VswitchCli.globalSocket != null ? VswitchCli.globalSocket
+        Path socketPath = socket != null ? socket : VswitchRoot.globalSocket != null ? VswitchRoot.globalSocket
                 : Path.of(ClientOptions.DEFAULT_SOCKET);
         Files.createDirectories(stateDir);
         Path configFile = config != null ? config : stateDir.resolve("vswitch.json");

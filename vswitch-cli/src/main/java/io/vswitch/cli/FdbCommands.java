@@ -15,7 +15,7 @@ final class FdbCommands {
     @Option(names = "--socket", paramLabel = "PATH",
             description = "Control socket of the daemon (also accepted before 'fdb' and after the subcommand).")
     void setSocket(java.nio.file.Path socket) {
-        VswitchCli.globalSocket = socket;
+        VswitchRoot.globalSocket = socket;
     }
 
     @Command(name = "show", mixinStandardHelpOptions = true, description = "List FDB entries.")
@@ -37,10 +37,10 @@ final class FdbCommands {
             }
             JsonNode result = client.call("fdb-show", args);
             return client.print(result, () -> {
-                Table t = new Table("MAC", "VLAN", "PORT", "TYPE", "AGE");
+                Table t = new Table("MAC", "VLAN", "PORT", "REMOTE", "TYPE", "AGE");
                 for (JsonNode e : result) {
                     boolean isStatic = e.path("static").asBoolean();
-                    t.row(e.path("mac").asText(), e.path("vlan").asInt(), e.path("port").asText(),
+                    t.row(e.path("mac").asText(), e.path("vlan").asInt(), e.path("port").asText(), e.path("remote").asText("-"),
                             isStatic ? "static" : "learned", isStatic ? "-" : String.format("%.1fs", e.path("ageSeconds").asDouble()));
                 }
                 System.out.print(t);
@@ -59,15 +59,22 @@ final class FdbCommands {
         @Option(names = "--vlan", paramLabel = "V", description = "VLAN (default: untagged).")
         Integer vlan;
 
+        @Option(names = "--remote", paramLabel = "ADDR", description = "For a vxlan port: the remote VTEP the MAC is behind.")
+        String remote;
+
         @Override
         int run() throws ControlException {
             ObjectNode args = ClientOptions.args().put("mac", mac).put("port", port);
             if (vlan != null) {
                 args.put("vlan", vlan);
             }
+            if (remote != null) {
+                args.put("remote", remote);
+            }
             JsonNode result = client.call("fdb-add", args);
             return client.print(result, () -> System.out.println("static " + result.path("mac").asText() + " vlan "
-                    + result.path("vlan").asInt() + " -> " + port));
+                    + result.path("vlan").asInt() + " -> " + port
+                    + (result.hasNonNull("remote") ? " remote " + result.path("remote").asText() : "")));
         }
     }
 

@@ -30,7 +30,7 @@ final class PortCommands {
         @Parameters(paramLabel = "NAME", description = "Port name (for a TAP or system port, the interface name).")
         String name;
 
-        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream, vm-dgram, system (an existing interface: a NIC, a veth) or vhost-user.")
+        @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream, vm-dgram, system (an existing interface: a NIC, a veth), vhost-user or vxlan.")
         String type;
 
         @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP or system port, queue pairs of a vhost-user port (1-16), one datapath thread each.")
@@ -42,10 +42,12 @@ final class PortCommands {
         @Option(names = "--native", paramLabel = "V", description = "Native (untagged) VLAN of a trunk.")
         Integer nativeVlan;
 
-        @Option(names = "--mtu", paramLabel = "M", description = "MTU to set on the TAP.")
+        @Option(names = "--mtu", paramLabel = "M", description = "MTU to set on the TAP; for vxlan the inner MTU"
+                + " (default: the underlay MTU minus the outer headers).")
         Integer mtu;
 
-        @Option(names = "--netns", paramLabel = "NS", description = "Move the TAP into this network namespace.")
+        @Option(names = "--netns", paramLabel = "NS", description = "Move the TAP into this network namespace;"
+                + " for vxlan, the namespace whose network carries the tunnel.")
         String netns;
 
         @Option(names = "--mac", paramLabel = "MAC", description = "MAC address to set on the TAP.")
@@ -71,13 +73,36 @@ final class PortCommands {
                 + " the socket file, e.g. 0660.")
         String socketMode;
 
+        @Option(names = "--vni", paramLabel = "N", description = "VXLAN network identifier (0-16777215).")
+        Integer vni;
+
+        @Option(names = "--local", paramLabel = "ADDR", description = "Local VTEP address (IPv4 or IPv6) of a vxlan port.")
+        String local;
+
+        @Option(names = "--remote", paramLabel = "ADDR", description = "A remote VTEP (repeat for each), or 'any' to"
+                + " accept and learn any sender.")
+        List<String> remotes;
+
+        @Option(names = "--dstport", paramLabel = "PORT", description = "UDP port of the tunnel (default 4789).")
+        Integer dstPort;
+
+        @Option(names = "--ttl", paramLabel = "N", description = "Outer TTL / hop limit (default: the kernel's).")
+        Integer ttl;
+
+        @Option(names = "--df", paramLabel = "set|unset", description = "Outer IPv4 don't-fragment bit (default unset).")
+        String df;
+
+        @Option(names = "--udp-csum", description = "Compute the UDP checksum for IPv4 outers too (IPv6 always has one).")
+        boolean udpCsum;
+
         @Override
         int run() throws ControlException {
             PortSpec spec;
             try {
                 spec = new PortSpec(name, type, queues, vlans == null ? null : vlans.vlan,
                         vlans == null ? null : vlans.trunk, nativeVlan, mtu, netns, mac, path, peer, null, null, null,
-                        mode, owner, group, socketMode);
+                        mode, owner, group, socketMode,
+                        vni, local, remotes, dstPort, ttl, df, udpCsum ? Boolean.TRUE : null);
             } catch (IllegalArgumentException e) {
                 throw new ControlException(ControlException.INVALID_ARGUMENT, e.getMessage());
             }

@@ -1,5 +1,7 @@
 package io.vswitch.cli;
 
+import java.util.ArrayList;
+import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.vswitch.control.ControlException;
 import picocli.CommandLine.Command;
@@ -34,6 +36,19 @@ final class ShowCommand extends ClientCommand {
                 }
                 if (p.hasNonNull("qemuNote")) {
                     System.out.println(p.path("name").asText() + ": " + p.path("qemuNote").asText());
+                }
+                JsonNode vx = p.path("vxlan");
+                if (!vx.isMissingNode()) {
+                    List<String> remotes = new ArrayList<>();
+                    vx.path("remotes").forEach(r -> remotes.add(r.asText()));
+                    if (vx.path("acceptsAnyRemote").asBoolean()) {
+                        remotes.add("any");
+                    }
+                    System.out.println(p.path("name").asText() + ": vxlan vni " + vx.path("vni").asInt() + " local "
+                            + vx.path("local").asText() + " port " + vx.path("dstPort").asInt() + " remotes "
+                            + String.join(",", remotes) + "; underlay MTU " + vx.path("underlayMtu").asInt()
+                            + ", inner MTU " + vx.path("innerMtu").asInt() + " (give tenants this MTU)"
+                            + (vx.path("networkDrops").isEmpty() ? "" : "; network drops " + vx.path("networkDrops")));
                 }
             }
             JsonNode fdb = result.path("fdb");

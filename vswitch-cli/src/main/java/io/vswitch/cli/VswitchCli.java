@@ -4,10 +4,12 @@ import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code vswitch} command: the daemon, the demo, and the client commands that manage a running daemon. */
-@Command(name = "vswitch", mixinStandardHelpOptions = true, version = "vswitch 0.1.0",
-        description = "A user-space virtual Ethernet switch for Linux: TAP ports, VLANs, a learning bridge.",
-        subcommands = {
+/**
+ * The {@code vswitch} command: the daemon, the demo, and the client commands that manage a running
+ * daemon. This annotation's subcommand list is the one list of commands; {@link VswitchRoot} holds
+ * the root's own name, options and description.
+ */
+@Command(subcommands = {
             DaemonCommand.class, DemoCommand.class,
             PortCommands.AddPort.class, PortCommands.DelPort.class, PortCommands.SetPort.class,
             PortCommands.ListPorts.class, ShowCommand.class, FdbCommands.class,
@@ -15,23 +17,56 @@ import picocli.CommandLine.Command;
             FlowsCommand.class, StatsCommand.class, CaptureCommand.class,
             AutoComplete.GenerateCompletion.class
         })
-public final class VswitchCli {
-    /** {@code --socket} given before the subcommand name; client commands fall back to it. */
-    static volatile java.nio.file.Path globalSocket;
-
-    @picocli.CommandLine.Option(names = "--socket", paramLabel = "PATH",
-            description = "Control socket of the daemon, for any command (also accepted after the command name).")
-    void setSocket(java.nio.file.Path socket) {
-        globalSocket = socket;
-    }
-
+public final class VswitchCli extends VswitchRoot {
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(forArgs(args).execute(args));
     }
 
-    /** The configured command line: exit codes 0 ok, 1 error, 2 usage. */
+    /** The full command line (help, documentation, completion): exit codes 0 ok, 1 error, 2 usage. */
     public static CommandLine commandLine() {
-        CommandLine cli = new CommandLine(new VswitchCli());
+        CommandLine cli = configure(new CommandLine(new VswitchCli()));
+        cli.getSubcommands().get("generate-completion").getCommandSpec().usageMessage().hidden(false);
+        return cli;
+    }
+
+    /**
+     * The command line for {@code args}: when they name one of our commands (after the global {@code
+     * --socket}), the root with only that subcommand, because building picocli's model of every
+     * command was about 0.1-0.2 s of each run (see docs/ARCHITECTURE.md "CLI start-up"); anything
+     * else (no command, help, a typo that needs suggestions, completion) gets the full one.
+     */
+    static CommandLine forArgs(String[] args) {
+        Class<?> only = commandNamed(args);
+        if (only == null) {
+            return commandLine();
+        }
+        CommandLine cli = new CommandLine(new VswitchRoot());
+        cli.addSubcommand(new CommandLine(only));
+        return configure(cli);
+    }
+
+    private static Class<?> commandNamed(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            if (arg.equals("--socket")) {
+                i++;
+            } else if (!arg.startsWith("--socket=")) {
+                return ourCommand(arg);
+            }
+        }
+        return null;
+    }
+
+    private static Class<?> ourCommand(String name) {
+        for (Class<?> c : VswitchCli.class.getAnnotation(Command.class).subcommands()) {
+            if (c.getPackage() == VswitchCli.class.getPackage() && c.getAnnotation(Command.class).name().equals(name)) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    private static CommandLine configure(CommandLine cli) {
         cli.setExitCodeExceptionMapper(e -> 1);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             cmd.getErr().println("vswitch: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
@@ -44,7 +79,6 @@ public final class VswitchCli {
             cmd.getErr().println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for usage.");
             return 2;
         });
-        cli.getSubcommands().get("generate-completion").getCommandSpec().usageMessage().hidden(false);
         return cli;
     }
 }

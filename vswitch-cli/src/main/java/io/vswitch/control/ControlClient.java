@@ -7,18 +7,23 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
 import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
-import jnr.unixsocket.UnixSocketAddress;
-import jnr.unixsocket.UnixSocketChannel;
 
-/** The CLI's side of the control socket: one connection, requests answered in order. */
+/**
+ * The CLI's side of the control socket: one connection, requests answered in order. Uses the JDK's
+ * own AF_UNIX channels rather than jnr-unixsocket: loading jnr-ffi cost the CLI about 0.1 s of CPU
+ * per command (see docs/ARCHITECTURE.md, "CLI start-up").
+ */
 public final class ControlClient implements AutoCloseable {
-    private final UnixSocketChannel channel;
+    private final SocketChannel channel;
     private final OutputStream out;
     private final InputStream in;
 
-    private ControlClient(UnixSocketChannel channel) {
+    private ControlClient(SocketChannel channel) {
         this.channel = channel;
         this.out = Channels.newOutputStream(channel);
         this.in = new BufferedInputStream(Channels.newInputStream(channel));
@@ -27,7 +32,14 @@ public final class ControlClient implements AutoCloseable {
     /** Connects, or explains why not in terms of what to do about it. */
     public static ControlClient connect(Path socket) throws ControlException {
         try {
-            return new ControlClient(UnixSocketChannel.open(new UnixSocketAddress(socket.toFile())));
+            SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+            try {
+                channel.connect(UnixDomainSocketAddress.of(socket));
+            } catch (IOException | RuntimeException e) {
+                channel.close();
+                throw e;
+            }
+            return new ControlClient(channel);
         } catch (IOException e) {
             String why = e.getMessage() == null ? e.toString() : e.getMessage();
             if (why.contains("Permission denied")) {
@@ -44,7 +56,8 @@ public final class ControlClient implements AutoCloseable {
         try {
             IOException writeFailure = null;
             try {
-                ControlServer.write(out, Protocol.request(cmd, args));
+                out.write(JsonLines.line(request(cmd, args)));
+                out.flush();
             } catch (IOException e) {
                 // The daemon may have refused this connection (PERMISSION_DENIED, BUSY) and closed it before
                 // the request went out: its reply is still waiting to be read, and says more than EPIPE.
@@ -75,7 +88,16 @@ public final class ControlClient implements AutoCloseable {
         if (b < 0 && bytes.size() == 0) {
             throw new IOException("the daemon closed the connection");
         }
-        return Protocol.JSON.readTree(bytes.toByteArray());
+        return JsonLines.parse(bytes.toByteArray());
+    }
+
+    /** Built here, not in {@link Protocol}, so that the CLI never initialises Protocol's ObjectMapper. */
+    private static ObjectNode request(String cmd, ObjectNode args) {
+        ObjectNode request = JsonLines.object();
+        request.put("v", Protocol.VERSION);
+        request.put("cmd", cmd);
+        request.set("args", args == null ? JsonLines.object() : args);
+        return request;
     }
 
     /** The raw stream after a streaming reply (capture). */

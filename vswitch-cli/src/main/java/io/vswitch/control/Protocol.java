@@ -5,7 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
- * The control protocol: one JSON object per line each way over a unix stream socket.
+ * The control protocol: one JSON object per line each way over a unix stream socket (encoded by
+ * {@link JsonLines}).
  *
  * <pre>
  * request:  {"v":1, "cmd":"add-port", "args":{...}}
@@ -19,23 +20,18 @@ public final class Protocol {
     public static final int VERSION = 1;
     public static final int MAX_REQUEST_BYTES = 64 * 1024;
 
-    /** Shared mapper; thread-safe once configured. */
+    /**
+     * The daemon's mapper between Java objects (records, maps) and JSON trees; thread-safe once
+     * configured. The CLI avoids it where it can (see {@link JsonLines}): building it is costly.
+     */
     public static final ObjectMapper JSON = new ObjectMapper()
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
 
     private Protocol() {
     }
 
-    public static ObjectNode request(String cmd, ObjectNode args) {
-        ObjectNode req = JSON.createObjectNode();
-        req.put("v", VERSION);
-        req.put("cmd", cmd);
-        req.set("args", args == null ? JSON.createObjectNode() : args);
-        return req;
-    }
-
     public static ObjectNode ok(Object result) {
-        ObjectNode reply = JSON.createObjectNode();
+        ObjectNode reply = JsonLines.object();
         reply.put("v", VERSION);
         reply.put("ok", true);
         reply.set("result", JSON.valueToTree(result));
@@ -43,7 +39,7 @@ public final class Protocol {
     }
 
     public static ObjectNode error(String code, String message) {
-        ObjectNode reply = JSON.createObjectNode();
+        ObjectNode reply = JsonLines.object();
         reply.put("v", VERSION);
         reply.put("ok", false);
         ObjectNode error = reply.putObject("error");

@@ -6,11 +6,15 @@ import io.vswitch.core.bridge.Forwarder;
 import io.vswitch.core.bridge.Ingress;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.gso.Segmenter;
+import io.vswitch.core.port.Port;
+import io.vswitch.core.port.SharedReceiveQueue;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.Epoll;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
+import io.vswitch.metrics.WakeupHistogram;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,6 +29,10 @@ import org.slf4j.LoggerFactory;
  * wakeup, quiescent after each batch. Every frame looks its output ports up afresh in the bridge, so
  * nothing it found survives a quiescent point, and a removed port's fds are closed only after this
  * thread has passed one (see {@link PortRegistry#remove}).
+ *
+ * <p>A {@link SharedReceiveQueue} (a VXLAN socket serving several VNIs) returns frames of several ports
+ * in one batch: each goes to the ingress of the port it arrived on, made on first use and kept while
+ * that port stays attached to the bridge.
  */
 final class DatapathThread extends Thread {
     private static final Logger LOG = LoggerFactory.getLogger(DatapathThread.class);
@@ -38,13 +46,24 @@ final class DatapathThread extends Thread {
     private final Quiescence.Reader reader;
     private volatile boolean running = true;
     private volatile Throwable failure;
+    /** Frames per wake-up, for the metrics: the queue's, written by whichever one thread serves it. */
+    private final WakeupHistogram wakeups;
+    /** Frames handled since the last wake-up; this thread only. */
+    private int framesThisWakeup;
+    /** This thread's forwarder (it owns the segmenter's scratch), shared by every ingress the thread runs. */
+    private Forwarder forwarder;
+    /** Ingresses of the other ports a shared queue receives for; this thread only. */
+    private BridgePort[] sharedPorts = new BridgePort[0];
+    private Ingress[] sharedIngress = new Ingress[0];
 
-    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence) throws ErrnoException {
+    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence, WakeupHistogram wakeups)
+            throws ErrnoException {
         super("dp-" + port.name() + "-q" + queue.index());
         setDaemon(true);
         this.bridge = bridge;
         this.port = port;
         this.queue = queue;
+        this.wakeups = wakeups;
         this.epoll = new Epoll(2);
         try {
             epoll.add(queue.fd(), QUEUE_TOKEN);
@@ -58,8 +77,8 @@ final class DatapathThread extends Thread {
     @Override
     public void run() {
         FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
-        Ingress ingress = new Ingress(bridge, port, queue.index(),
-                new Forwarder(bridge, new Segmenter(DirectAddress.INSTANCE)));
+        forwarder = new Forwarder(bridge, new Segmenter(DirectAddress.INSTANCE));
+        Ingress ingress = new Ingress(bridge, port, queue.index(), forwarder);
         try {
             while (running) {
                 reader.idle();
@@ -71,6 +90,8 @@ final class DatapathThread extends Thread {
                         return;
                     }
                 }
+                wakeups.record(framesThisWakeup);
+                framesThisWakeup = 0;
             }
         } catch (ErrnoException | RuntimeException | Error e) {
             failure = e;
@@ -88,17 +109,76 @@ final class DatapathThread extends Thread {
                 return false;
             }
             if (n > 0) {
-                ingress.process(batch, System.nanoTime());
-                RuntimeException frameFailure = ingress.takeFailure();
-                if (frameFailure != null) {
-                    LOG.error("{}: a frame raised an exception (dropped as internal-error; the thread goes on)", getName(),
-                            frameFailure);
+                framesThisWakeup += n;
+                if (queue instanceof SharedReceiveQueue shared) {
+                    dispatch(shared, batch, ingress, System.nanoTime());
+                } else {
+                    ingress.process(batch, System.nanoTime());
                 }
+                logFailure(ingress);
             }
             reader.quiescent();
             if (n < batch.capacity()) {
                 return true;
             }
+        }
+    }
+
+    /** Hands each frame of a shared queue's batch to the ingress of the port it arrived on. */
+    private void dispatch(SharedReceiveQueue shared, FrameBatch batch, Ingress own, long now) {
+        int n = batch.count();
+        for (int i = 0; i < n; i++) {
+            Port receiver = shared.receiver(i);
+            Ingress target = receiver == port.port() ? own : sharedIngress(receiver);
+            if (target != null) {
+                target.process(batch.get(i), now);
+            } else {
+                batch.get(i).release(); // its port is not (or no longer) on the bridge
+            }
+        }
+        batch.clear();
+        for (Ingress other : sharedIngress) {
+            logFailure(other);
+        }
+    }
+
+    /** The ingress of another port this thread receives for, or null while it is not on the bridge. */
+    private Ingress sharedIngress(Port receiver) {
+        for (int i = 0; i < sharedPorts.length; i++) {
+            BridgePort bp = sharedPorts[i];
+            if (bp.port() == receiver) {
+                if (bridge.portAt(bp.index()) == bp) {
+                    return sharedIngress[i];
+                }
+                forgetShared(i);
+                return null;
+            }
+        }
+        for (BridgePort bp : bridge.ports()) {
+            if (bp.port() == receiver) { // first frame of this port: cold path
+                Ingress made = new Ingress(bridge, bp, 0, forwarder);
+                sharedPorts = Arrays.copyOf(sharedPorts, sharedPorts.length + 1);
+                sharedIngress = Arrays.copyOf(sharedIngress, sharedIngress.length + 1);
+                sharedPorts[sharedPorts.length - 1] = bp;
+                sharedIngress[sharedIngress.length - 1] = made;
+                return made;
+            }
+        }
+        return null;
+    }
+
+    private void forgetShared(int i) {
+        int last = sharedPorts.length - 1;
+        sharedPorts[i] = sharedPorts[last];
+        sharedIngress[i] = sharedIngress[last];
+        sharedPorts = Arrays.copyOf(sharedPorts, last);
+        sharedIngress = Arrays.copyOf(sharedIngress, last);
+    }
+
+    private void logFailure(Ingress ingress) {
+        RuntimeException frameFailure = ingress.takeFailure();
+        if (frameFailure != null) {
+            LOG.error("{}: a frame raised an exception (dropped as internal-error; the thread goes on)", getName(), frameFailure);
         }
     }
 

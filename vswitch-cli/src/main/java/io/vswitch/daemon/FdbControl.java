@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.vswitch.control.ControlException;
 import io.vswitch.core.bridge.BridgePort;
 import io.vswitch.core.fdb.Fdb;
+import io.vswitch.vxlan.VxlanPort;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -36,6 +37,12 @@ final class FdbControl {
                 row.put("mac", Macs.format(mac));
                 row.put("vlan", vlan);
                 row.put("port", bp == null ? "?" : bp.name());
+                if (bp != null && bp.port() instanceof VxlanPort vxlan) {
+                    String remote = vxlan.remoteOf(mac);
+                    if (remote != null) {
+                        row.put("remote", remote);
+                    }
+                }
                 row.put("static", isStatic);
                 row.put("ageSeconds", isStatic ? 0 : TimeUnit.NANOSECONDS.toMillis(age) / 1000.0);
                 rows.add(row);
@@ -50,18 +57,30 @@ final class FdbControl {
         long mac = ControlArgs.mac(macText);
         int vlan = ControlArgs.vlan(args);
         String port = ControlArgs.text(args, "port");
+        String remote = args.hasNonNull("remote") ? args.get("remote").asText() : null;
         synchronized (daemon.lock()) {
             PortRegistry.Entry e = ControlArgs.port(daemon, port);
+            VxlanPort vxlan = e.bridgePort.port() instanceof VxlanPort v ? v : null;
+            if (remote != null && vxlan == null) {
+                throw invalid("--remote applies to vxlan ports only; " + port + " is a " + e.bridgePort.port().kind() + " port");
+            }
             try {
+                if (remote != null) {
+                    vxlan.addStatic(mac, remote);
+                }
                 daemon.bridge().fdb().addStatic(vlan, mac, e.bridgePort.index());
             } catch (IllegalArgumentException ex) {
-                throw invalid(ex.getMessage() + ": " + macText);
+                throw invalid(ex.getMessage());
             }
             List<SwitchConfig.StaticEntry> statics = new ArrayList<>(daemon.config().staticFdb());
             statics.removeIf(s -> s.vlan() == vlan && Macs.parse(s.mac()) == mac);
-            statics.add(new SwitchConfig.StaticEntry(Macs.format(mac), vlan, port));
+            statics.add(new SwitchConfig.StaticEntry(Macs.format(mac), vlan, port, remote == null ? null : vxlan.remoteOf(mac)));
             daemon.commit(daemon.config().withStaticFdb(statics));
-            return Map.of("mac", Macs.format(mac), "vlan", vlan, "port", port, "static", true);
+            Map<String, Object> out = new LinkedHashMap<>(Map.of("mac", Macs.format(mac), "vlan", vlan, "port", port, "static", true));
+            if (remote != null) {
+                out.put("remote", vxlan.remoteOf(mac));
+            }
+            return out;
         }
     }
 
@@ -69,6 +88,11 @@ final class FdbControl {
         long mac = ControlArgs.mac(ControlArgs.text(args, "mac"));
         int vlan = ControlArgs.vlan(args);
         synchronized (daemon.lock()) {
+            int port = daemon.bridge().fdb().lookup(vlan, mac);
+            BridgePort bp = port == Fdb.NO_PORT ? null : daemon.bridge().portAt(port);
+            if (bp != null && bp.port() instanceof VxlanPort vxlan) {
+                vxlan.forget(mac);
+            }
             if (!daemon.bridge().fdb().remove(vlan, mac)) {
                 throw new ControlException(ControlException.INVALID_ARGUMENT, "no FDB entry for " + Macs.format(mac)
                         + " in VLAN " + vlan + ": see 'vswitch fdb show'");

@@ -7,6 +7,7 @@ import io.vswitch.vm.VmDgramPort;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
 import io.vswitch.vm.vhost.VhostUserPort;
+import io.vswitch.vxlan.VxlanPort;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -33,6 +34,8 @@ final class PortFactory {
                         new VhostUserPort.SocketAccess(spec.owner(), spec.group(), spec.socketMode()));
             case "system":
                 return SystemPort.open(spec.name(), spec.queueCount());
+            case "vxlan":
+                return VxlanPort.open(spec.name(), spec.vxlanSettings());
             default:
                 throw new IOException("port type " + spec.type() + " is not supported by this build");
         }

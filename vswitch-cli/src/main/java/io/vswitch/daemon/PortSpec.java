@@ -1,6 +1,7 @@
 package io.vswitch.daemon;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import io.vswitch.vxlan.VxlanSettings;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -13,13 +14,14 @@ import java.util.regex.Pattern;
  * config file holds a list of these, {@code --port} and {@code add-port} build one, and the daemon
  * makes ports from them. Immutable; {@code with...} methods return changed copies.
  *
- * @param type {@code tap}, {@code vm-stream}, {@code vm-dgram}, {@code system} (an existing interface) or {@code vhost-user}
+ * @param type {@code tap}, {@code vm-stream}, {@code vm-dgram}, {@code system} (an existing interface), {@code vhost-user}
+ *     or {@code vxlan}
  * @param queues queue count (TAP and system ports) or queue pairs (vhost-user), 1 by default
  * @param vlan access VLAN, or null
  * @param trunk trunk VLANs, or null
  * @param nativeVlan native VLAN of a trunk, or null
- * @param mtu MTU to set on the device, or null to leave it
- * @param netns network namespace to move a TAP into, or null
+ * @param mtu MTU to set on the device (for vxlan: the inner MTU), or null to leave it
+ * @param netns network namespace to move a TAP into, or whose network a vxlan port's sockets use; or null
  * @param mac MAC address to set on a TAP, or null
  * @param path unix socket path of a VM port, or null for the default
  * @param peer QEMU's socket path of a vm-dgram port
@@ -28,15 +30,23 @@ import java.util.regex.Pattern;
  * @param owner vhost-user server mode: the socket file's owner, or null to inherit
  * @param group vhost-user server mode: the socket file's group, or null to inherit
  * @param socketMode vhost-user server mode: the socket file's octal permissions (e.g. {@code 0660}), or null
+ * @param vni VXLAN network identifier of a vxlan port
+ * @param local local VTEP address of a vxlan port (its UDP socket binds it)
+ * @param remotes remote VTEP addresses of a vxlan port, or {@code any}
+ * @param dstPort UDP port of a vxlan port, or null for 4789
+ * @param ttl outer TTL of a vxlan port, or null for the kernel's default
+ * @param df outer DF bit of a vxlan port: {@code set} or {@code unset} (null: unset)
+ * @param udpCsum UDP checksum for IPv4 outers of a vxlan port, or null for off
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record PortSpec(
         String name, String type, Integer queues, Integer vlan, List<Integer> trunk, Integer nativeVlan,
         Integer mtu, String netns, String mac, String path, String peer,
         Boolean learning, Boolean flooding, Boolean adminUp,
-        String mode, String owner, String group, String socketMode) {
+        String mode, String owner, String group, String socketMode,
+        Integer vni, String local, List<String> remotes, Integer dstPort, Integer ttl, String df, Boolean udpCsum) {
 
-    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram", "system", "vhost-user");
+    public static final List<String> TYPES = List.of("tap", "vm-stream", "vm-dgram", "system", "vhost-user", "vxlan");
     public static final int MAX_QUEUES = 16;
     private static final Pattern IFNAME = Pattern.compile("[A-Za-z0-9_.-]{1,15}");
     private static final Pattern MAC = Pattern.compile("([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}");
@@ -100,13 +110,29 @@ public record PortSpec(
         if (type.equals("vm-dgram") && peer == null) {
             throw new IllegalArgumentException("a vm-dgram port needs --peer, the path of QEMU's own socket");
         }
-        if (!type.equals("tap") && (netns != null || mac != null)) {
-            throw new IllegalArgumentException("netns and mac apply to tap ports only");
+        if (!type.equals("tap") && mac != null) {
+            throw new IllegalArgumentException("mac applies to tap ports only");
+        }
+        if (!type.equals("tap") && !type.equals("vxlan") && netns != null) {
+            throw new IllegalArgumentException("netns applies to tap and vxlan ports only");
         }
         if (type.equals("system") && (mtu != null || path != null || peer != null)) {
             throw new IllegalArgumentException("a system port attaches an existing interface as it is: set its MTU with"
                     + " `ip link set dev " + name + " mtu M`, not through the switch (path and peer are for VM ports)");
         }
+        boolean tunnelSettings = vni != null || local != null || remotes != null || dstPort != null || ttl != null
+                || df != null || udpCsum != null;
+        if (type.equals("vxlan")) {
+            remotes = remotes == null ? List.of() : List.copyOf(remotes);
+            VxlanSettings.parse(vni, local, remotes, dstPort, ttl, df, udpCsum, netns, mtu); // checks now, naming any problem
+        } else if (tunnelSettings) {
+            throw new IllegalArgumentException("vni, local, remote, dstport, ttl, df and udp-csum apply to vxlan ports only");
+        }
+    }
+
+    /** The checked settings of a vxlan port. */
+    public VxlanSettings vxlanSettings() {
+        return VxlanSettings.parse(vni, local, remotes, dstPort, ttl, df, udpCsum, netns, mtu);
     }
 
     private static void checkVid(Integer vid) {
@@ -117,13 +143,16 @@ public record PortSpec(
 
     /** A plain port of {@code type} with default settings. */
     public static PortSpec of(String name, String type) {
-        return new PortSpec(name, type, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null);
+        return new PortSpec(name, type, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                null, null, null, null, null, null, null);
     }
 
     /**
      * Parses {@code tap:NAME,queues=4,vlan=10,netns=NS} ({@code trunk=10+20}, {@code native=V},
      * {@code mtu=M}, {@code mac=M}, {@code path=P}, {@code peer=P}, {@code mode=client|server},
-     * {@code owner=U}, {@code group=G}, {@code socket-mode=0660}).
+     * {@code owner=U}, {@code group=G}, {@code socket-mode=0660}; for vxlan {@code vni=N}, {@code local=A},
+     * {@code remote=A+B} or {@code remote=any}, {@code dstport=P}, {@code ttl=T}, {@code df=set|unset},
+     * {@code udpcsum=on|off}).
      */
     public static PortSpec parse(String text) {
         int colon = text.indexOf(':');
@@ -145,10 +174,14 @@ public record PortSpec(
                 vlanList(options.remove("trunk")), integer(options.remove("native"), "native"),
                 integer(options.remove("mtu"), "mtu"), options.remove("netns"), options.remove("mac"),
                 options.remove("path"), options.remove("peer"), null, null, null,
-                options.remove("mode"), options.remove("owner"), options.remove("group"), options.remove("socket-mode"));
+                options.remove("mode"), options.remove("owner"), options.remove("group"), options.remove("socket-mode"),
+                integer(options.remove("vni"), "vni"), options.remove("local"), remoteList(options.remove("remote")),
+                integer(options.remove("dstport"), "dstport"), integer(options.remove("ttl"), "ttl"), options.remove("df"),
+                onOff(options.remove("udpcsum"), "udpcsum"));
         if (!options.isEmpty()) {
             throw new IllegalArgumentException("unknown option '" + options.keySet().iterator().next() + "' in '" + text
-                    + "': allowed are queues, vlan, trunk, native, mtu, netns, mac, path, peer, mode, owner, group, socket-mode");
+                    + "': allowed are queues, vlan, trunk, native, mtu, netns, mac, path, peer, mode, owner, group, socket-mode,"
+                    + " and for vxlan vni, local, remote, dstport, ttl, df, udpcsum");
         }
         return spec;
     }
@@ -161,6 +194,24 @@ public record PortSpec(
             return Integer.valueOf(value);
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(key + "=" + value + " is not a number");
+        }
+    }
+
+    private static List<String> remoteList(String value) {
+        return value == null ? null : List.of(value.split("\\+"));
+    }
+
+    private static Boolean onOff(String value, String key) {
+        if (value == null) {
+            return null;
+        }
+        switch (value) {
+            case "on":
+                return true;
+            case "off":
+                return false;
+            default:
+                throw new IllegalArgumentException(key + "=" + value + " is not valid: use on or off");
         }
     }
 
@@ -194,7 +245,8 @@ public record PortSpec(
 
     public PortSpec withVlans(Integer newVlan, List<Integer> newTrunk, Integer newNative) {
         return new PortSpec(name, type, queues, newVlan, newTrunk, newNative, mtu, netns, mac, path, peer, learning, flooding, adminUp,
-                mode, owner, group, socketMode);
+                mode, owner, group, socketMode,
+                vni, local, remotes, dstPort, ttl, df, udpCsum);
     }
 
     public PortSpec withFlags(Boolean newLearning, Boolean newFlooding, Boolean newAdminUp) {
@@ -202,6 +254,7 @@ public record PortSpec(
                 newLearning == null ? learning : newLearning,
                 newFlooding == null ? flooding : newFlooding,
                 newAdminUp == null ? adminUp : newAdminUp,
-                mode, owner, group, socketMode);
+                mode, owner, group, socketMode,
+                vni, local, remotes, dstPort, ttl, df, udpCsum);
     }
 }

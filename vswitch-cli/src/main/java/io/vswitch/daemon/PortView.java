@@ -7,6 +7,7 @@ import io.vswitch.system.SystemPort;
 import io.vswitch.vm.VmPort;
 import io.vswitch.vm.VmStreamPort;
 import io.vswitch.vm.vhost.VhostUserPort;
+import io.vswitch.vxlan.VxlanPort;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.LinkedHashMap;
@@ -64,6 +65,9 @@ final class PortView {
         }
         if (p.port() instanceof VhostUserPort vhost) {
             describeVhostUser(out, vhost, c);
+        }
+        if (p.port() instanceof VxlanPort vxlan) {
+            out.put("vxlan", vxlan.describe());
         }
         out.put("spec", e.spec);
         return out;

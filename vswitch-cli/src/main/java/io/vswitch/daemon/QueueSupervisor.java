@@ -4,6 +4,7 @@ import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.bridge.BridgePort;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
+import io.vswitch.metrics.WakeupHistogram;
 import java.time.Duration;
 import java.util.Locale;
 import org.slf4j.Logger;
@@ -51,6 +52,11 @@ final class QueueSupervisor {
     private final PollableQueue queue;
     private final Quiescence quiescence;
     private final Policy policy;
+    /**
+     * Frames per wake-up of this queue, kept across restarts: a thread is replaced only after it
+     * died, so there is one writer at a time, and {@code Thread.start} publishes the counts so far.
+     */
+    final WakeupHistogram wakeups = new WakeupHistogram();
     private DatapathThread thread;
     private long startedAt;
     private long restartAt;
@@ -69,7 +75,7 @@ final class QueueSupervisor {
         this.queue = queue;
         this.quiescence = quiescence;
         this.policy = policy;
-        this.thread = new DatapathThread(bridge, port, queue, quiescence);
+        this.thread = new DatapathThread(bridge, port, queue, quiescence, wakeups);
     }
 
     void start() {
@@ -87,7 +93,7 @@ final class QueueSupervisor {
             return;
         }
         try {
-            thread = new DatapathThread(bridge, port, queue, quiescence);
+            thread = new DatapathThread(bridge, port, queue, quiescence, wakeups);
         } catch (ErrnoException e) {
             LOG.error("cannot restart the datapath thread of {} queue {}: {}", port.name(), queue.index(), e.getMessage());
             scheduleRestart(now);

@@ -58,7 +58,11 @@ public record SwitchConfig(int version, Integer ageingSeconds, Integer fdbMaxEnt
         return new SwitchConfig(version, ageingSeconds, maxEntries, maxPerPort, ports, staticFdb);
     }
 
-    /** A static FDB entry as stored: MAC text, VLAN (0 for untagged), port name. */
-    public record StaticEntry(String mac, int vlan, String port) {
+    /**
+     * A static FDB entry as stored: MAC text, VLAN (0 for untagged), port name, and for a vxlan port the
+     * remote VTEP the MAC is behind (null otherwise).
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record StaticEntry(String mac, int vlan, String port, String remote) {
     }
 }

@@ -6,10 +6,15 @@ import io.vswitch.control.Protocol;
 import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.bridge.BridgePort;
 import io.vswitch.core.fdb.Fdb;
+import io.vswitch.core.frame.FrameLeaks;
+import io.vswitch.vxlan.VxlanPort;
 import io.vswitch.metrics.MetricsServer;
+import io.vswitch.metrics.PortMetrics;
+import io.vswitch.metrics.WakeupHistogram;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executors;
@@ -27,6 +32,11 @@ import org.slf4j.LoggerFactory;
 public final class Vswitchd implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Vswitchd.class);
     public static final String READY = "vswitchd ready";
+    /**
+     * A control connection that sends nothing (or does not read its replies) this long is closed;
+     * {@code -Dvswitch.control.idleSeconds=N} changes it (the tests use a short one).
+     */
+    static final Duration CONTROL_IDLE = Duration.ofSeconds(Long.getLong("vswitch.control.idleSeconds", 60));
 
     private final Object lock = new Object();
     private final Bridge bridge;
@@ -61,9 +71,9 @@ public final class Vswitchd implements AutoCloseable {
         Vswitchd d = new Vswitchd(options);
         try {
             d.restore(options.ports());
-            d.control = new ControlServer(options.socket(), options.controlGid(), new ControlCommands(d));
+            d.control = new ControlServer(options.socket(), options.controlGid(), CONTROL_IDLE, new ControlCommands(d));
             if (options.metrics() != null) {
-                d.metrics = new MetricsServer(options.metrics(), d.bridge);
+                d.metrics = new MetricsServer(options.metrics(), d.bridge.fdb(), d::portMetrics);
             }
         } catch (IOException | RuntimeException e) {
             d.close();
@@ -95,7 +105,11 @@ public final class Vswitchd implements AutoCloseable {
             for (SwitchConfig.StaticEntry entry : config.staticFdb()) {
                 PortRegistry.Entry port = registry.get(entry.port());
                 if (port != null) {
-                    bridge.fdb().addStatic(entry.vlan(), Macs.parse(entry.mac()), port.bridgePort.index());
+                    long mac = Macs.parse(entry.mac());
+                    if (entry.remote() != null && port.bridgePort.port() instanceof VxlanPort vxlan) {
+                        vxlan.addStatic(mac, entry.remote());
+                    }
+                    bridge.fdb().addStatic(entry.vlan(), mac, port.bridgePort.index());
                 }
             }
             config = config.withPorts(ports);
@@ -112,6 +126,9 @@ public final class Vswitchd implements AutoCloseable {
             }
             for (BridgePort port : bridge.ports()) {
                 port.flows().expire(now);
+                if (port.port() instanceof VxlanPort vxlan) {
+                    vxlan.age(now, bridge.fdb().ageingNanos());
+                }
             }
             synchronized (lock) {
                 registry.watchLinks();
@@ -119,6 +136,18 @@ public final class Vswitchd implements AutoCloseable {
             }
         } catch (RuntimeException e) {
             LOG.error("housekeeping failed", e);
+        }
+    }
+
+    /** What the metrics read of each port; called by the metrics server at each scrape. */
+    private List<PortMetrics> portMetrics() {
+        synchronized (lock) {
+            List<PortMetrics> out = new ArrayList<>();
+            for (PortRegistry.Entry e : registry.all()) {
+                List<WakeupHistogram> wakeups = e.queues.stream().map(q -> q.wakeups).toList();
+                out.add(new PortMetrics(e.bridgePort, e.linkLosses.get(), wakeups));
+            }
+            return out;
         }
     }
 
@@ -173,6 +202,9 @@ public final class Vswitchd implements AutoCloseable {
                         p.counters().txBytes(), p.counters().dropsByReason());
             }
             registry.close();
+        }
+        for (String leak : FrameLeaks.drainReport()) {
+            LOG.error("LEAK: {}", leak); // only with -Dvswitch.leakDetection=true (tests)
         }
         LOG.info("vswitchd stopped");
     }

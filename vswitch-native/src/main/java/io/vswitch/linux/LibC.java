@@ -184,6 +184,33 @@ public interface LibC {
     @SaveError
     int timerfd_create(int clockid, int flags);
 
+    /** Moves the calling thread into the namespace {@code fd} refers to (see {@link Netns}). */
+    @SaveError
+    int setns(int fd, int nstype);
+
+    // ---- UDP and raw IP sockets (tunnel ports) ----
+
+    int AF_INET6 = 10;
+    int CLONE_NEWNET = 0x40000000;
+    int O_RDONLY = 0;
+
+    int IPPROTO_IP = 0;
+    int IPPROTO_UDP = 17;
+    int IPPROTO_IPV6 = 41;
+    int SO_ATTACH_FILTER = 26;
+    int IP_TTL = 2;
+    int IP_MTU_DISCOVER = 10;
+    int IP_MTU = 14;
+    int IP_PMTUDISC_DONT = 0;
+    int IP_PMTUDISC_DO = 2;
+    int IPV6_CHECKSUM = 7;
+    int IPV6_UNICAST_HOPS = 16;
+    int IPV6_MTU_DISCOVER = 23;
+    int IPV6_MTU = 24;
+    int IPV6_V6ONLY = 26;
+    int EADDRNOTAVAIL = 99;
+
+
     /** {@code newValue}/{@code oldValue} are addresses of {@code struct itimerspec} (oldValue may be 0). */
     @SaveError
     int timerfd_settime(int fd, int flags, long newValue, long oldValue);

@@ -1,6 +1,7 @@
 package io.vswitch.tap;
 
 import io.vswitch.linux.IpCommand;
+import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.sun.security.auth.module.UnixSystem;
@@ -26,13 +27,36 @@ final class KernelSandbox implements BeforeEachCallback, AfterEachCallback {
     /** CAP_NET_ADMIN (bit 12) for TAP devices and links, CAP_SYS_ADMIN (bit 21) for network namespaces. */
     private static final long NEEDED_CAPABILITIES = (1L << 12) | (1L << 21);
 
+    /** Set (as an environment variable or system property, to 1 or true) in CI: a missing requirement fails. */
+    static final String REQUIRED = "VSWITCH_IT_REQUIRED";
+
     @Override
     public void beforeEach(ExtensionContext context) {
-        assumeTrue(new UnixSystem().getUid() == 0 && hasCapabilities(),
-                "skipped: needs root with CAP_NET_ADMIN and CAP_SYS_ADMIN for TAP devices and namespaces");
-        assumeTrue(Files.exists(Path.of("/dev/net/tun")), "skipped: /dev/net/tun is missing");
-        assumeTrue(Files.isExecutable(Path.of("/usr/sbin/ip")) || Files.isExecutable(Path.of("/sbin/ip"))
-                || Files.isExecutable(Path.of("/usr/bin/ip")), "skipped: iproute2's ip is not installed");
+        boolean required = required();
+        require(new UnixSystem().getUid() == 0 && hasCapabilities(),
+                "needs root with CAP_NET_ADMIN and CAP_SYS_ADMIN for TAP devices and namespaces", required);
+        require(Files.exists(Path.of("/dev/net/tun")), "/dev/net/tun is missing", required);
+        require(Files.isExecutable(Path.of("/usr/sbin/ip")) || Files.isExecutable(Path.of("/sbin/ip"))
+                || Files.isExecutable(Path.of("/usr/bin/ip")), "iproute2's ip is not installed", required);
+    }
+
+    /** Skips the test when {@code met} is false, or fails it when the requirements are {@code required}. */
+    static void require(boolean met, String what, boolean required) {
+        if (met) {
+            return;
+        }
+        if (required) {
+            fail(what + "; " + REQUIRED + " is set, so this is a failure, not a skip");
+        }
+        assumeTrue(false, "skipped: " + what + " (set " + REQUIRED + "=1 to make this a failure)");
+    }
+
+    static boolean required() {
+        return truthy(System.getProperty(REQUIRED)) || truthy(System.getenv(REQUIRED));
+    }
+
+    private static boolean truthy(String value) {
+        return "1".equals(value) || "true".equalsIgnoreCase(value);
     }
 
     /** A fresh device name ("vst" + 8 hex digits) that is deleted at close if it still exists. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameLeaks;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.PortQueue;
@@ -177,8 +178,17 @@ class VmAllocationTest {
         }
     }
 
-    /** Runs {@code step} until {@code count[0]} advanced by {@code frames}, three times; returns the last pass's bytes. */
-    private static long measure(Runnable step, int frames, long[] count) {
+    /**
+     * Runs {@code step} until {@code count[0]} advanced by {@code frames}, three times; returns the last
+     * pass's bytes. Frame-leak recording (which allocates) is paused meanwhile.
+     */
+    private static long measure(Runnable step, int frames, long[] count) throws Exception {
+        try (AutoCloseable paused = FrameLeaks.pause()) {
+            return measurePasses(step, frames, count);
+        }
+    }
+
+    private static long measurePasses(Runnable step, int frames, long[] count) {
         long allocated = 0;
         for (int pass = 0; pass < 3; pass++) {
             long target = count[0] + frames;

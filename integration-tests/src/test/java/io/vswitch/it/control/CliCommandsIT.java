@@ -149,22 +149,23 @@ class CliCommandsIT extends SwitchTestBase {
             assertEquals(a.port(), e.path("port").asText(), e::toString);
         }
         assertTrue(cli("fdb", "show").stdout().lines()
-                .anyMatch(l -> l.matches("02:00:00:00:0a:01\\s+10\\s+" + Pattern.quote(a.port()) + "\\s+static\\s+-")));
+                .anyMatch(l -> l.matches("02:00:00:00:0a:01\\s+10\\s+" + Pattern.quote(a.port()) + "\\s+-\\s+static\\s+-")));
 
         // flush of one port: its learned entry goes, the other port's and every static one stay
         JsonNode flushed = json("fdb", "flush", "--port", b.port());
         assertEquals(1, flushed.path("flushed").asInt(), flushed::toString);
         Set<String> afterPort = entries(json("fdb", "show"));
-        assertFalse(afterPort.contains(b.mac() + " 0 " + b.port() + " learned"), afterPort::toString);
+        // (b itself may already have been learned again: its kernel re-validates a's ARP entry at any moment)
         assertTrue(afterPort.contains(a.mac() + " 0 " + a.port() + " learned"), afterPort::toString);
         assertTrue(afterPort.contains("02:00:00:00:0a:02 0 " + b.port() + " static"), afterPort::toString);
         assertTrue(cli("fdb", "flush").stdout().trim().matches("flushed [1-9]\\d* entries"));
+        // a host may send again right after the flush (ARP) and be learned again: static entries are what must stay
         assertEquals(Set.of("02:00:00:00:0a:01 10 " + a.port() + " static", "02:00:00:00:0a:02 0 " + b.port() + " static"),
-                entries(json("fdb", "show")));
+                statics(json("fdb", "show")));
 
         JsonNode del = json("fdb", "del", "02:00:00:00:0a:01", "--vlan", "10");
         assertEquals("02:00:00:00:0a:01", del.path("removed").asText());
-        assertEquals(Set.of("02:00:00:00:0a:02 0 " + b.port() + " static"), entries(json("fdb", "show")));
+        assertEquals(Set.of("02:00:00:00:0a:02 0 " + b.port() + " static"), statics(json("fdb", "show")));
         ExecResult again = cliFails(1, "fdb", "del", "02:00:00:00:0a:01", "--vlan", "10");
         assertTrue(again.stderr().contains("no FDB entry for 02:00:00:00:0a:01 in VLAN 10"), again::describe);
         assertEquals(1, json("show").path("fdb").path("static").asInt());
@@ -302,6 +303,12 @@ class CliCommandsIT extends SwitchTestBase {
         Set<String> out = new HashSet<>();
         fdb.forEach(e -> out.add(e.path("mac").asText() + " " + e.path("vlan").asInt() + " " + e.path("port").asText() + " "
                 + (e.path("static").asBoolean() ? "static" : "learned")));
+        return out;
+    }
+
+    private static Set<String> statics(JsonNode fdb) {
+        Set<String> out = entries(fdb);
+        out.removeIf(e -> !e.endsWith(" static"));
         return out;
     }
 }

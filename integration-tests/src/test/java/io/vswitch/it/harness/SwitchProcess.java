@@ -1,5 +1,6 @@
 package io.vswitch.it.harness;
 
+import io.vswitch.core.frame.FrameLeaks;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
@@ -99,6 +100,10 @@ public final class SwitchProcess implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
         Exec.augmentPath(pb.environment());
         pb.environment().putAll(b.env);
+        if (FrameLeaks.ENABLED) {
+            // The daemon checks for frame leaks as this JVM does; stop() fails on its report.
+            pb.environment().merge("VSWITCH_JAVA_OPTS", "-D" + FrameLeaks.PROPERTY + "=true", (set, add) -> set + " " + add);
+        }
         try {
             this.process = pb.start();
         } catch (IOException e) {
@@ -307,7 +312,23 @@ public final class SwitchProcess implements AutoCloseable {
         int code = Exec.stop(process, timeout);
         exitCode = code;
         joinPump();
+        failOnLeakReport();
         return code;
+    }
+
+    /** Fails if the daemon, run with frame-leak detection, reported a frame it never released. */
+    private void failOnLeakReport() {
+        String log;
+        try {
+            log = Files.readString(logFile, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        int at = log.indexOf("LEAK: ");
+        if (at >= 0) {
+            throw new AssertionError("the daemon leaked frames (see " + logFile + "):\n"
+                    + log.substring(at, Math.min(log.length(), at + 4000)));
+        }
     }
 
     /** SIGKILL now (it and its descendants), as a crash would. Returns the exit code. */

@@ -1,6 +1,8 @@
 package io.vswitch.core.alloc;
 
+import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
+import io.vswitch.core.port.QueueCounters;
 
 /**
  * Per-queue allocator of frame buffers: the user-space mirror of the kernel TAP's per-queue
@@ -26,8 +28,10 @@ import io.vswitch.core.frame.Frame;
  * ({@link #spareLarge}), then settle with {@link #completeRead}.
  *
  * <p><b>Bounded.</b> At most {@code maxChunks} chunks and {@code maxLarge} large buffers; when all
- * are busy the allocation fails, is counted in {@link #exhausted()}, and the caller drops the
- * frame. The allocator never blocks (the seed's non-blocking condition).
+ * are busy the allocation fails, is counted in {@link #exhausted()} and, once the queue is on a
+ * bridge, as a {@link DropReason#NO_BUFFER} drop of the queue ({@link #countDropsIn}), and the caller
+ * drops the frame or leaves it unread. The allocator never blocks (the seed's non-blocking
+ * condition).
  */
 public final class FragAllocator {
     public static final int HEADROOM = 86;
@@ -54,6 +58,8 @@ public final class FragAllocator {
     private int offset;
     private int scanCursor;
     private long exhausted;
+    /** Where refusals count as drops; set by the control plane when the queue joins a bridge. */
+    private volatile QueueCounters drops;
 
     /** An allocator with the default sizes: 64 chunks of 64 KiB and 8 large buffers (4.5 MiB at most). */
     public FragAllocator(NativeAddress addresses) {
@@ -124,7 +130,7 @@ public final class FragAllocator {
             large[largeCount++] = created;
             return created;
         }
-        exhausted++;
+        refused();
         return null;
     }
 
@@ -190,6 +196,23 @@ public final class FragAllocator {
         return exhausted;
     }
 
+    /**
+     * Counts every later refusal as a {@link DropReason#NO_BUFFER} drop in {@code counters} (the
+     * counters of the queue this allocator serves), where stats and metrics read per-queue drops.
+     * Control plane, when the port is attached; the volatile write publishes it to the queue's thread.
+     */
+    public void countDropsIn(QueueCounters counters) {
+        drops = counters;
+    }
+
+    private void refused() {
+        exhausted++;
+        QueueCounters counters = drops;
+        if (counters != null) {
+            counters.dropped(DropReason.NO_BUFFER.ordinal());
+        }
+    }
+
     /** Chunks created so far (for tests and stats; bounded by the cap). */
     public int chunkCount() {
         return chunkCount;
@@ -224,7 +247,7 @@ public final class FragAllocator {
         if (chunk == null || offset + size > chunkSize) {
             chunk = nextChunk();
             if (chunk == null) {
-                exhausted++;
+                refused();
                 return false;
             }
             current = chunk;

@@ -27,6 +27,9 @@ public final class BridgePort {
         this.port = port;
         this.vlans = vlans;
         this.counters = new PortCounters(port.queueCount());
+        for (int i = 0; i < port.queueCount(); i++) {
+            port.queue(i).allocator().countDropsIn(counters.queue(i));
+        }
     }
 
     public int index() {

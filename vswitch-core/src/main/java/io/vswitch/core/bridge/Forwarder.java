@@ -110,11 +110,11 @@ public final class Forwarder {
         QueueCounters counters = target.counters().queue(queue);
         FrameSink sink = port.queue(queue);
         if (!Offloads.accepts(port.offloads(), frame)) {
-            segmenter.send(frame, sink, counters);
+            segmenter.send(frame, sink, counters, port.maxFrameLength(), port.oversizeReason());
             return;
         }
         if (!frame.isGso() && frame.length() > port.maxFrameLength()) {
-            counters.dropped(DropReason.OVERSIZE.ordinal());
+            counters.dropped(port.oversizeReason().ordinal());
             return;
         }
         int rc = sink.transmit(frame);

@@ -41,17 +41,24 @@ public final class Ingress {
     public void process(FrameBatch batch, long now) {
         int n = batch.count();
         for (int i = 0; i < n; i++) {
-            Frame frame = batch.get(i);
-            try {
-                handle(frame, now);
-            } catch (RuntimeException e) {
-                counters.dropped(DropReason.INTERNAL_ERROR.ordinal());
-                failure = e;
-            } finally {
-                frame.release();
-            }
+            process(batch.get(i), now);
         }
         batch.clear();
+    }
+
+    /**
+     * Processes and releases one frame received on this ingress's port: for a receive queue shared by
+     * several ports (see {@link io.vswitch.core.port.SharedReceiveQueue}), whose batch mixes their frames.
+     */
+    public void process(Frame frame, long now) {
+        try {
+            handle(frame, now);
+        } catch (RuntimeException e) {
+            counters.dropped(DropReason.INTERNAL_ERROR.ordinal());
+            failure = e;
+        } finally {
+            frame.release();
+        }
     }
 
     /** The last exception a frame raised since the previous call, or null; for the owner to log. */

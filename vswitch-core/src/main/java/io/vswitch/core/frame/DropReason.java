@@ -29,7 +29,11 @@ public enum DropReason {
     VLAN_NOT_ALLOWED,
     /** Destination is the port the frame came from. */
     SAME_PORT,
-    /** The ingress queue's fragment allocator is at its memory cap. */
+    /**
+     * No buffer: the queue's fragment allocator refused an allocation at its memory cap (the frame
+     * was left unread in the kernel queue, or not built), or the segmenter had no scratch for a
+     * segment. One count per refusal.
+     */
     NO_BUFFER,
     /** The output queue would have blocked (EAGAIN); we never block. */
     TX_BUSY,
@@ -49,7 +53,9 @@ public enum DropReason {
      * Known unicast whose port is down or does not carry the frame's VLAN: dropped, never flooded
      * (the kernel's {@code br_forward} when {@code should_deliver} says no).
      */
-    DESTINATION_UNAVAILABLE;
+    DESTINATION_UNAVAILABLE,
+    /** Too long for a tunnel port: with the outer headers it would not fit the underlay MTU (and it cannot be segmented). */
+    TOO_BIG_FOR_TUNNEL;
 
     private static final DropReason[] VALUES = values();
     private static final String[] LABELS = java.util.Arrays.stream(VALUES)

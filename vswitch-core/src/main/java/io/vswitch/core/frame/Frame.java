@@ -10,7 +10,9 @@ import java.nio.ByteBuffer;
  * <p>Frames are reusable views: each ingress queue owns a fixed set of them (a {@link FrameBatch})
  * and points them at fresh fragments on every receive, so the data path creates no objects. The
  * bytes belong to the {@link Chunk} the frame was carved from; {@link #release()} gives them back.
- * A frame is used by one thread at a time: the ingress thread that received it.
+ * A frame is used by one thread at a time: the ingress thread that received it. Whoever attaches a
+ * frame (an allocator, for a receiving queue) owns it until {@link #release()}; a frame dropped
+ * without release is a leak, which {@link FrameLeaks} finds in tests.
  *
  * <pre>
  * bufferStart          vnetStart   start                       start+length      limit
@@ -62,6 +64,9 @@ public final class Frame {
         if (chunk != null) {
             throw new IllegalStateException("frame attached again without being released: its fragment would leak");
         }
+        if (FrameLeaks.ENABLED) {
+            FrameLeaks.attached(this);
+        }
         this.chunk = owner;
         this.buffer = owner.buffer();
         this.baseAddress = owner.address();
@@ -82,6 +87,9 @@ public final class Frame {
     public void release() {
         Chunk owner = chunk;
         if (owner != null) {
+            if (FrameLeaks.ENABLED) {
+                FrameLeaks.released(this);
+            }
             chunk = null;
             buffer = null;
             owner.release();

@@ -40,6 +40,16 @@ public final class FrameBatch {
         count++;
     }
 
+    /**
+     * Exchanges the frames at two positions, for a receiver that fills several frames at once and then
+     * keeps only some of them: it moves each kept frame down to {@link #count()} before committing it.
+     */
+    public void swap(int i, int j) {
+        Frame f = frames[i];
+        frames[i] = frames[j];
+        frames[j] = f;
+    }
+
     public void clear() {
         count = 0;
     }

@@ -62,7 +62,22 @@ public final class Segmenter {
      * is a super-frame, checksummed if it needs it. Counts what was sent or dropped on {@code counters}.
      */
     public void send(Frame frame, FrameSink sink, QueueCounters counters) {
+        send(frame, sink, counters, FragAllocator.MAX_LARGE_FRAME, DropReason.OVERSIZE);
+    }
+
+    /**
+     * Like {@link #send(Frame, FrameSink, QueueCounters)} for a port that takes frames of at most
+     * {@code maxFrame} bytes (a tunnel, whose limit is the underlay MTU minus its outer headers): TCP
+     * segments are cut small enough to fit (a smaller segment than the MSS is always valid TCP); a frame
+     * or UDP datagram that cannot fit is dropped as {@code tooBig}, since cutting a UDP super-frame
+     * differently would change its datagrams.
+     */
+    public void send(Frame frame, FrameSink sink, QueueCounters counters, int maxFrame, DropReason tooBig) {
         if (!frame.isGso()) {
+            if (frame.length() > maxFrame) {
+                counters.dropped(tooBig.ordinal());
+                return;
+            }
             if (frame.needsChecksum() && !completeChecksum(frame)) {
                 counters.dropped(DropReason.BAD_VNET_HEADER.ordinal());
                 return;
@@ -80,8 +95,15 @@ public final class Segmenter {
             counters.dropped(DropReason.BAD_VNET_HEADER.ordinal());
             return;
         }
-        boolean v4 = frame.etherType() == EtherTypes.IPV4;
         int headers = tcp ? l4 + (frame.u8(l4 + 12) >>> 4) * 4 : l4 + 8;
+        if (headers + mss > maxFrame) {
+            if (udp || headers >= maxFrame) {
+                counters.dropped(tooBig.ordinal());
+                return;
+            }
+            mss = maxFrame - headers;
+        }
+        boolean v4 = frame.etherType() == EtherTypes.IPV4;
         int payload = frame.length() - headers;
         if (payload <= 0 || headers + mss > FragAllocator.MAX_LARGE_FRAME) {
             counters.dropped(DropReason.BAD_VNET_HEADER.ordinal());
@@ -101,6 +123,7 @@ public final class Segmenter {
                 counters.dropped(DropReason.NO_BUFFER.ordinal());
                 return;
             }
+            segment.setFlowHash(frame.flowHash());
             try {
                 ByteBuffer dst = segment.buffer();
                 int base = segment.start();

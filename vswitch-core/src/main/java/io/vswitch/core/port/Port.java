@@ -1,5 +1,7 @@
 package io.vswitch.core.port;
 
+import io.vswitch.core.frame.DropReason;
+
 /**
  * A switch port: a set of queues to a device, a VM or a tunnel. Created and closed by whoever adds
  * it to the switch (the daemon's port registry); the bridge only uses it.
@@ -19,6 +21,14 @@ public interface Port extends AutoCloseable {
 
     /** Largest frame (Ethernet header included, no offload) the port accepts. */
     int maxFrameLength();
+
+    /**
+     * Why a frame longer than {@link #maxFrameLength()} is dropped: {@link DropReason#OVERSIZE}, or for a
+     * tunnel whose limit is the underlay MTU minus the outer headers, {@link DropReason#TOO_BIG_FOR_TUNNEL}.
+     */
+    default DropReason oversizeReason() {
+        return DropReason.OVERSIZE;
+    }
 
     /** Whether the underlying link still exists and is up. */
     boolean linkUp();

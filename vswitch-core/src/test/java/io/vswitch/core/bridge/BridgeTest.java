@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.alloc.NativeAddress;
 import io.vswitch.core.fdb.Fdb;
 import io.vswitch.core.frame.DropReason;
@@ -128,6 +129,20 @@ class BridgeTest {
         assertEquals(0, mem(c).drain().size(), "not flooded");
         assertEquals(0, mem(b).drain().size(), "not leaked into VLAN 20");
         assertEquals(1, a.counters().drops(DropReason.DESTINATION_UNAVAILABLE));
+    }
+
+    @Test
+    void refusedAllocationsCountAsNoBufferDropsOfTheirQueue() {
+        BridgePort a = port("a", VlanMembership.DEFAULT);
+        port("b", VlanMembership.DEFAULT);
+        MemoryPort.MemoryQueue q = mem(a).queue(1);
+        q.repeat(Frames.tcp4(B, A, 1, 2, 3, 4, 0, 4000)); // past the fragment size: large buffers only
+        FrameBatch big = new FrameBatch(64);
+        assertEquals(FragAllocator.DEFAULT_MAX_LARGE, q.receive(big), "the queue's large buffers ran out");
+        new Ingress(bridge, a, 1, forwarder).process(big, now);
+        assertEquals(1, a.counters().queue(1).drops(DropReason.NO_BUFFER));
+        assertEquals(0, a.counters().queue(0).drops(DropReason.NO_BUFFER));
+        assertEquals(1L, a.counters().dropsByReason().get(DropReason.NO_BUFFER), "visible where stats read drops");
     }
 
     @Test

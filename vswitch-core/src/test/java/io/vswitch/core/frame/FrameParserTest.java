@@ -10,6 +10,7 @@ import io.vswitch.core.testing.Frames;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 class FrameParserTest {
@@ -17,6 +18,13 @@ class FrameParserTest {
     private static final long B = mac("02:00:00:00:00:0b");
     private final FragAllocator allocator = new FragAllocator(NativeAddress.NONE);
     private final Frame frame = new Frame();
+
+    @AfterEach
+    void releaseFrame() {
+        if (frame.attached()) {
+            frame.release();
+        }
+    }
 
     private int parse(byte[] bytes) {
         if (frame.attached()) {

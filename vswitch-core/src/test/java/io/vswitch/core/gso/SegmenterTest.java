@@ -90,6 +90,41 @@ class SegmenterTest {
     }
 
     @Test
+    void segmentsAreCutToFitAPortWithASmallerFrameLimit() {
+        int payload = 10_000;
+        Frame f = load(Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1_000_000, payload));
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
+        f.setFlowHash(0x1234_5678);
+        List<Integer> hashes = new java.util.ArrayList<>();
+        segmenter.send(f, frame -> {
+            hashes.add(frame.flowHash());
+            return out.queue(0).transmit(frame);
+        }, counters, 1464, io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL);
+        List<MemoryPort.Sent> segments = out.drain();
+        assertEquals((payload + 1409) / 1410, segments.size(), "1464 - 54 header bytes = 1410 per segment");
+        int total = 0;
+        for (MemoryPort.Sent s : segments) {
+            assertTrue(s.bytes().length <= 1464, "segment of " + s.bytes().length);
+            assertEquals(expectedL4Checksum(s.bytes(), true, 6, 16), u16(s.bytes(), 50), "TCP checksum");
+            total += s.bytes().length - 54;
+        }
+        assertEquals(payload, total);
+        assertTrue(hashes.stream().allMatch(h -> h == 0x1234_5678), "segments keep the flow hash: " + hashes);
+    }
+
+    @Test
+    void aFrameOrUdpDatagramThatCannotFitIsDroppedUnderTheGivenReason() {
+        Frame plain = load(Frames.udp4(B, A, 0xc6120001, 0xc6120002, 1, 2, 1500));
+        segmenter.send(plain, out.queue(0), counters, 1464, io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL);
+        plain.release();
+        Frame uso = load(Frames.udp4(B, A, 0xc6120001, 0xc6120002, 1, 2, 8000));
+        uso.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_UDP_L4, 42, 1472, 34, 6);
+        segmenter.send(uso, out.queue(0), counters, 1464, io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL);
+        assertEquals(0, out.drain().size());
+        assertEquals(2, counters.drops(io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL));
+    }
+
+    @Test
     void referenceMatchesRfc1071Example() {
         // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2, so the checksum is 220d.
         byte[] data = {0x00, 0x01, (byte) 0xf2, 0x03, (byte) 0xf4, (byte) 0xf5, (byte) 0xf6, (byte) 0xf7};

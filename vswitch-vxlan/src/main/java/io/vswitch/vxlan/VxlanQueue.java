@@ -1,0 +1,360 @@
+package io.vswitch.vxlan;
+
+import io.vswitch.core.alloc.FragAllocator;
+import io.vswitch.core.fdb.Fdb;
+import io.vswitch.core.frame.DropReason;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.gso.Checksums;
+import io.vswitch.core.port.FrameSink;
+import io.vswitch.core.port.Port;
+import io.vswitch.core.port.SharedReceiveQueue;
+import io.vswitch.linux.DirectAddress;
+import io.vswitch.linux.ErrnoException;
+import io.vswitch.linux.LibC;
+import io.vswitch.linux.NativeBuffer;
+import io.vswitch.linux.PollableQueue;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one queue of a {@link VxlanPort}: encapsulation and sending for any datapath thread, and, while the
+ * port leads its {@link VxlanSocket}, receiving for every port on that socket.
+ *
+ * <p><b>Receive</b> (the leader's datapath thread): one {@code recvmmsg} reads up to a batch of datagrams,
+ * each straight into a fragment of this queue's {@link FragAllocator}, placed so that the 8-byte VXLAN
+ * header lands in the headroom and the inner Ethernet frame exactly at the frame's start: decapsulation
+ * moves nothing. Each datagram is checked (length, flags, VNI, source VTEP), the inner source MAC is
+ * learned with its VTEP on the port of its VNI, and {@link #receiver(int)} tells the datapath thread
+ * which port's ingress takes it. Bad ones are released and counted as a {@link VxlanDrop}.
+ *
+ * <p><b>Transmit</b> (any thread, no lock, no allocation): the UDP and VXLAN headers (16 bytes) are
+ * written in the headroom in front of the inner frame and the result goes out with one {@code sendmsg} on
+ * the socket's raw socket per VTEP (one iovec: the 16 bytes and the frame are contiguous; not
+ * {@code sendto}, whose six arguments jnr-ffi's fast invoker mangles: strace showed the sixth,
+ * addrlen, as garbage and the call failing with EINVAL, whatever its declared type); the kernel adds the outer IP header, and for IPv6 the UDP checksum.
+ * The 16 bytes it overwrote are put back afterwards, because a flooded frame may still need a
+ * virtio-net header there for the next port.
+ *
+ * <p><b>Why not Netty's epoll datagram transport.</b> It reads into and writes from its own
+ * {@code ByteBuf}s: receiving into our fragment allocator would mean a copy per datagram (or wrapping
+ * each fragment in a {@code ByteBuf}, an object per datagram), and {@code DatagramPacket} is itself an
+ * object per datagram on both paths. Its channels also want their own event loop thread, while our
+ * datapath threads run every port to completion on one epoll wait. It also cannot write a per-flow UDP
+ * source port, which needs the raw socket. The same {@link LibC} binding the TAP and VM ports use does
+ * all of it with primitive calls and 0 B per datagram (see {@code VxlanAllocationTest}).
+ */
+public final class VxlanQueue implements SharedReceiveQueue, PollableQueue {
+    private static final Logger LOG = LoggerFactory.getLogger(VxlanQueue.class);
+    /** Largest inner frame received: the VXLAN header goes into the headroom, the frame into one fragment. */
+    public static final int MAX_INNER_FRAME = FragAllocator.MAX_FRAGMENT_FRAME;
+    /** UDP + VXLAN header bytes written in front of the frame. */
+    static final int ENCAP = VxlanHeader.UDP_LENGTH + VxlanHeader.LENGTH;
+    private static final int SEND_FLAGS = LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL;
+    private static final long MULTICAST_BIT = 0x0100_0000_0000L;
+
+    // struct mmsghdr (LP64): msghdr {name 0, namelen 8, iov 16, iovlen 24, control 32, controllen 40, flags 48}, msg_len 56
+    private static final int MMSG = 64;
+    private static final int MSG_NAMELEN = 8;
+    private static final int MSG_FLAGS = 48;
+    private static final int MSG_LEN = 56;
+    private static final int IOV = 16;
+    private static final int NAME = 32;
+
+    private static final LibC LIBC = LibC.INSTANCE;
+    /** The msghdr of this thread's sends: any datapath thread transmits, each with its own. */
+    private static final ThreadLocal<SendHeader> SEND_HEADER = ThreadLocal.withInitial(SendHeader::new);
+
+    private final VxlanPort port;
+    private final FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
+    private final int epfd;
+    private final int batch = FrameBatch.DEFAULT_CAPACITY;
+    /** mmsghdrs, iovecs and source sockaddrs for recvmmsg; the leader's datapath thread only. */
+    private final NativeBuffer scratch;
+    private final long mmsgs;
+    private final long iovs;
+    private final long names;
+    /** The port each frame of the last received batch is for; the receiving thread only. */
+    private final Port[] receivers;
+    private final NativeBuffer watchEvent = new NativeBuffer(16);
+    private VxlanSocket socket;
+    private boolean ipv6;
+    private long localWordSum;
+    private boolean checksumV4;
+    private int dstPort;
+    private volatile boolean leading;
+
+    VxlanQueue(VxlanPort port) throws ErrnoException {
+        this.port = port;
+        this.epfd = LIBC.epoll_create1(LibC.EPOLL_CLOEXEC);
+        if (epfd < 0) {
+            watchEvent.close();
+            throw ErrnoException.last("epoll_create1");
+        }
+        this.receivers = new Port[batch];
+        this.scratch = new NativeBuffer((long) batch * (MMSG + IOV + NAME));
+        this.mmsgs = scratch.address();
+        this.iovs = mmsgs + (long) batch * MMSG;
+        this.names = iovs + (long) batch * IOV;
+        for (int i = 0; i < batch; i++) {
+            long m = mmsgs + (long) i * MMSG;
+            scratch.putLong(m - mmsgs, names + (long) i * NAME);
+            scratch.putLong(m - mmsgs + 16, iovs + (long) i * IOV);
+            scratch.putLong(m - mmsgs + 24, 1);
+        }
+    }
+
+    /** Binds the queue to its port's socket once the port joined it (before any frame flows). */
+    void attach(VxlanSocket joined) {
+        VxlanSettings s = port.settings();
+        this.ipv6 = s.local().isIpv6();
+        this.localWordSum = s.local().wordSum();
+        this.checksumV4 = s.udpCsum() && !ipv6;
+        this.dstPort = s.dstPort();
+        this.socket = joined;
+    }
+
+    /** Makes this queue the socket's reader: its epoll fd reports the UDP socket (control thread). */
+    void watch(int udpFd) throws ErrnoException {
+        watchEvent.putInt(0, LibC.EPOLLIN);
+        if (LIBC.epoll_ctl(epfd, LibC.EPOLL_CTL_ADD, udpFd, watchEvent.address()) < 0) {
+            throw ErrnoException.last("epoll_ctl(vxlan socket)");
+        }
+        leading = true;
+    }
+
+    /** An epoll fd that holds the shared UDP socket while this port leads, and nothing otherwise. */
+    @Override
+    public int fd() {
+        return epfd;
+    }
+
+    @Override
+    public int index() {
+        return 0;
+    }
+
+    @Override
+    public FragAllocator allocator() {
+        return allocator;
+    }
+
+    @Override
+    public Port receiver(int index) {
+        return receivers[index];
+    }
+
+    // ---- receive ----
+
+    @Override
+    public int receive(FrameBatch frames) {
+        if (port.closed()) {
+            return -1;
+        }
+        if (!leading) {
+            return 0;
+        }
+        int first = frames.count();
+        int room = Math.min(frames.capacity() - first, batch);
+        int reserved = 0;
+        while (reserved < room && allocator.reserve(frames.get(first + reserved))) {
+            Frame f = frames.get(first + reserved);
+            long iov = iovs + (long) reserved * IOV;
+            scratch.putLong(iov - mmsgs, f.address() - VxlanHeader.LENGTH);
+            scratch.putLong(iov - mmsgs + 8, f.capacity() + VxlanHeader.LENGTH);
+            long m = (long) reserved * MMSG;
+            scratch.putInt(m + MSG_NAMELEN, NAME);
+            scratch.putInt(m + MSG_FLAGS, 0);
+            reserved++;
+        }
+        if (reserved == 0) {
+            return 0;
+        }
+        int got = LIBC.recvmmsg(socket.udpFd, mmsgs, reserved, LibC.MSG_DONTWAIT, 0);
+        if (got < 0) {
+            int errno = LibC.errno();
+            if (errno != LibC.EAGAIN && errno != LibC.EINTR) {
+                LOG.warn("port {}: recvmmsg failed: {}", port.name(), new ErrnoException("recvmmsg", errno).getMessage());
+            }
+            got = 0;
+        }
+        long now = System.nanoTime();
+        int kept = first;
+        for (int i = 0; i < got; i++) {
+            int at = first + i;
+            Frame f = frames.get(at);
+            long m = (long) i * MMSG;
+            VxlanPort target = accept(f, scratch.getInt(m + MSG_LEN), scratch.getInt(m + MSG_FLAGS), names + (long) i * NAME, now);
+            if (target == null) {
+                f.release();
+                continue;
+            }
+            frames.swap(kept, at);
+            receivers[kept] = target;
+            frames.commit();
+            kept++;
+        }
+        for (int i = reserved - 1; i >= got; i--) {
+            allocator.cancel(frames.get(first + i)); // last carved first, so every fragment goes back
+        }
+        return kept - first;
+    }
+
+    /**
+     * Checks one received datagram (VXLAN header and inner frame, {@code length} bytes) and sets the
+     * frame's length to the inner frame's. Learns the inner source MAC with its VTEP.
+     *
+     * @return the port it is for, or null when it is dropped (counted)
+     */
+    private VxlanPort accept(Frame f, int length, int msgFlags, long from, long now) {
+        if ((msgFlags & LibC.MSG_TRUNC) != 0) {
+            socket.dropped(VxlanDrop.OVERSIZE);
+            return null;
+        }
+        if (length < VxlanHeader.LENGTH + 14) {
+            socket.dropped(VxlanDrop.TRUNCATED);
+            return null;
+        }
+        int vni = VxlanHeader.vni(f.buffer(), f.start() - VxlanHeader.LENGTH, length);
+        if (vni < 0) {
+            socket.dropped(vni == VxlanHeader.NO_I_FLAG ? VxlanDrop.I_FLAG_MISSING : VxlanDrop.RESERVED_BITS);
+            return null;
+        }
+        VxlanPort target = socket.portFor(vni);
+        if (target == null) {
+            socket.dropped(VxlanDrop.UNKNOWN_VNI);
+            return null;
+        }
+        RemoteTable vteps = target.remotes();
+        int vtep = vteps.find(from);
+        if (vtep < 0) {
+            if (!vteps.learnsAny()) {
+                target.dropped(VxlanDrop.UNKNOWN_VTEP);
+                return null;
+            }
+            vtep = vteps.learn(from);
+            if (vtep < 0) {
+                target.dropped(VxlanDrop.VTEP_TABLE_FULL);
+                return null;
+            }
+        }
+        f.setLength(length - VxlanHeader.LENGTH);
+        long src = f.srcMac();
+        if ((src & MULTICAST_BIT) == 0 && src != 0) {
+            target.macs().learn(0, src, vtep, now);
+        }
+        return target;
+    }
+
+    // ---- transmit ----
+
+    /**
+     * Encapsulates {@code frame} and sends it to the VTEP of its destination MAC, or to every VTEP.
+     * The frame is borrowed: its bytes are as before when this returns.
+     *
+     * @return {@link FrameSink#SENT} if it went to at least one VTEP, else the drop reason of the last failure
+     */
+    @Override
+    public int transmit(Frame frame) {
+        VxlanSocket s = socket;
+        if (port.closed() || s == null) {
+            return DropReason.PORT_DOWN.ordinal();
+        }
+        int length = frame.length();
+        if (length > port.maxFrameLength()) {
+            return DropReason.TOO_BIG_FOR_TUNNEL.ordinal();
+        }
+        if (frame.headroom() < ENCAP) {
+            return DropReason.INTERNAL_ERROR.ordinal();
+        }
+        ByteBuffer b = frame.buffer();
+        int at = frame.start() - ENCAP;
+        long saved0 = b.getLong(at);
+        long saved1 = b.getLong(at + 8);
+        int udpLength = length + ENCAP;
+        b.putShort(at, (short) VxlanHeader.sourcePort(frame.flowHash()));
+        b.putShort(at + 2, (short) dstPort);
+        b.putShort(at + 4, (short) udpLength);
+        b.putShort(at + 6, (short) 0);
+        VxlanHeader.write(b, at + VxlanHeader.UDP_LENGTH, port.vni());
+        RemoteTable vteps = port.remotes();
+        SendHeader msg = SEND_HEADER.get();
+        msg.data(frame.addressOf(at), udpLength);
+        long dst = frame.dstMac();
+        int vtep = (dst & MULTICAST_BIT) == 0 ? port.macs().lookup(0, dst) : Fdb.NO_PORT;
+        int rc;
+        if (vtep != Fdb.NO_PORT) {
+            rc = sendTo(s, msg, frame, at, udpLength, vteps, vtep);
+        } else {
+            rc = DropReason.NO_OUTPUT.ordinal();
+            int n = vteps.count();
+            for (int i = 0; i < n; i++) {
+                int one = sendTo(s, msg, frame, at, udpLength, vteps, i);
+                if (rc != FrameSink.SENT) {
+                    rc = one;
+                }
+            }
+        }
+        b.putLong(at, saved0);
+        b.putLong(at + 8, saved1);
+        return rc;
+    }
+
+    private int sendTo(VxlanSocket s, SendHeader msg, Frame frame, int at, int udpLength, RemoteTable vteps, int vtep) {
+        if (checksumV4) {
+            ByteBuffer b = frame.buffer();
+            b.putShort(at + 6, (short) 0);
+            long pseudo = localWordSum + vteps.wordSum(vtep) + LibC.IPPROTO_UDP + udpLength;
+            int sum = Checksums.finish(Checksums.add(b, at, udpLength, pseudo));
+            b.putShort(at + 6, (short) (sum == 0 ? 0xffff : sum));
+        }
+        msg.destination(vteps.sockaddr(vtep), vteps.sockaddrLength());
+        long sent = LIBC.sendmsg(s.rawFd, msg.address, SEND_FLAGS);
+        if (sent >= 0) {
+            return FrameSink.SENT;
+        }
+        int errno = LibC.errno();
+        if (errno == LibC.EAGAIN || errno == LibC.ENOBUFS || errno == LibC.EINTR) {
+            return DropReason.TX_BUSY.ordinal();
+        }
+        if (errno == LibC.EMSGSIZE) {
+            return DropReason.TOO_BIG_FOR_TUNNEL.ordinal();
+        }
+        return DropReason.TX_ERROR.ordinal();
+    }
+
+    /**
+     * A {@code struct msghdr} with one iovec, in a direct buffer (freed by the garbage collector with the
+     * thread that used it). Made once per transmitting thread, then reused for every datagram.
+     */
+    private static final class SendHeader {
+        private static final int IOVEC_AT = 56;
+        final ByteBuffer buffer = ByteBuffer.allocateDirect(IOVEC_AT + 16).order(ByteOrder.nativeOrder());
+        final long address = DirectAddress.INSTANCE.of(buffer);
+
+        SendHeader() {
+            buffer.putLong(16, address + IOVEC_AT); // msg_iov
+            buffer.putLong(24, 1); // msg_iovlen
+        }
+
+        void data(long start, int length) {
+            buffer.putLong(IOVEC_AT, start);
+            buffer.putLong(IOVEC_AT + 8, length);
+        }
+
+        void destination(long sockaddr, int length) {
+            buffer.putLong(0, sockaddr); // msg_name
+            buffer.putInt(8, length); // msg_namelen
+        }
+    }
+
+    /** Frees the epoll fd and receive scratch; after the port left its socket and its thread stopped. */
+    void close() {
+        leading = false;
+        LIBC.close(epfd);
+        scratch.close();
+        watchEvent.close();
+    }
+}
