@@ -247,6 +247,7 @@ public final class Fdb {
         }
     }
 
+    /** Sets the ageing time ({@code br_set_ageing_time}). Control plane; a volatile write, no lock. */
     public void setAgeingNanos(long nanos) {
         if (nanos <= 0) {
             throw new IllegalArgumentException("ageing time must be positive");
@@ -254,6 +255,7 @@ public final class Fdb {
         ageingNanos = nanos;
     }
 
+    /** The ageing time. Any thread, no lock. */
     public long ageingNanos() {
         return ageingNanos;
     }
@@ -286,19 +288,21 @@ public final class Fdb {
         void entry(int vlan, long mac, int port, boolean isStatic, long ageNanos);
     }
 
-    /** Learned (non-static) entries now. */
+    /** Learned (non-static) entries now. Control plane (stats); takes {@code writeLock}. */
     public int learnedCount() {
         synchronized (writeLock) {
             return learnedCount;
         }
     }
 
+    /** Static entries now. Control plane (stats); takes {@code writeLock}. */
     public int staticCount() {
         synchronized (writeLock) {
             return staticCount;
         }
     }
 
+    /** Learned entries pointing at {@code port}. Control plane (stats); takes {@code writeLock}. */
     public int learnedOnPort(int port) {
         synchronized (writeLock) {
             return perPort[port];
@@ -307,7 +311,7 @@ public final class Fdb {
 
     /**
      * Changes the limits. Entries already learned stay; the table grows on its next rebuild if the new
-     * global limit needs more room.
+     * global limit needs more room. Control plane; takes {@code writeLock}.
      */
     public void setLimits(int newMaxEntries, int newMaxPerPort) {
         if (newMaxEntries < 1 || newMaxPerPort < 1) {
@@ -319,6 +323,7 @@ public final class Fdb {
         }
     }
 
+    /** The global limit. Any thread, no lock; likewise every counter below (sums of adders, read racily). */
     public int maxEntries() {
         return maxEntries;
     }
