@@ -68,7 +68,8 @@ public final class SystemPort implements Port {
     private final AtomicLongArray events = new AtomicLongArray(Event.values().length);
     private volatile boolean up;
     private volatile boolean gone;
-    private volatile int maxFrameLength;
+    /** Until the first {@link #checkLink()} reads the MTU: what a default 1500-byte MTU allows. */
+    private volatile int maxFrameLength = 1500 + ETHERNET_AND_TAG;
 
     private SystemPort(String name, int ifindex, int queueCount) throws IOException {
         this.name = name;
