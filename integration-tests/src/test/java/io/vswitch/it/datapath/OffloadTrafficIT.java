@@ -76,18 +76,14 @@ class OffloadTrafficIT extends SwitchTestBase {
     }
 
     /**
-     * Frames dropped after they were received. {@code no-buffer} is left out: it counts refusals to
-     * read (the frame stays in the kernel's queue and is read later, or was never built), not
-     * received frames, so one frame can be counted there several times before it is received.
+     * Frames dropped after they were received, every reason included. Refusals to read for lack of
+     * buffer are not drops (the frame waits in the kernel's queue) and are counted apart, as
+     * {@code rxNoBuffer}.
      */
     private static long dropTotal(JsonNode port) {
         long sum = 0;
-        var reasons = port.path("drops").fields();
-        while (reasons.hasNext()) {
-            var reason = reasons.next();
-            if (!reason.getKey().equals("no-buffer")) {
-                sum += reason.getValue().asLong();
-            }
+        for (JsonNode n : port.path("drops")) {
+            sum += n.asLong();
         }
         return sum;
     }
