@@ -34,8 +34,11 @@ public final class TapPort implements Port {
 
     /**
      * Creates or attaches to TAP {@code name} with {@code queueCount} queues, sets MTU and MAC when
-     * given, brings the link up and moves it into {@code netns} when given (after configuring it,
-     * since our ioctls cannot reach it there).
+     * given, and either brings the link up or, when {@code netns} is given, moves it there (after
+     * configuring it, since our ioctls cannot reach it there) and leaves bringing it up to the
+     * namespace's owner: a move takes the link down anyway, and a link up in our namespace first
+     * would have queued our namespace's IPv6 router solicitations and listener reports on the port
+     * (the {@code no-output} drops of a fresh demo).
      */
     public static TapPort open(String name, int queueCount, Integer mtu, byte[] mac, String netns) throws IOException {
         TapDevice device = TapDevice.open(name, queueCount);
@@ -46,9 +49,10 @@ public final class TapPort implements Port {
             if (mac != null) {
                 device.setMac(mac);
             }
-            device.setUp(true);
             if (netns != null) {
                 device.moveToNetns(netns);
+            } else {
+                device.setUp(true);
             }
             return new TapPort(device);
         } catch (IOException | RuntimeException e) {
