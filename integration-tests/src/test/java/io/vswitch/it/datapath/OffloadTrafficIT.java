@@ -56,6 +56,7 @@ class OffloadTrafficIT extends SwitchTestBase {
      */
     private void assertFramesAccountedFor(Host a, Host b) {
         long unaccounted = 0;
+        String seen = "";
         for (int attempt = 0; attempt < 20; attempt++) {
             JsonNode in = null;
             JsonNode out = null;
@@ -66,13 +67,15 @@ class OffloadTrafficIT extends SwitchTestBase {
                     out = p;
                 }
             }
+            seen = in + " " + out;
             unaccounted = in.path("rxPackets").asLong() - dropTotal(in) - out.path("txPackets").asLong() - dropTotal(out);
             if (unaccounted == 0) {
                 return;
             }
             sleep(150);
         }
-        assertEquals(0, unaccounted, "frames from A neither sent to B nor counted as dropped");
+        String ports = seen;
+        assertEquals(0, unaccounted, () -> "frames from A neither sent to B nor counted as dropped: " + ports);
     }
 
     private static long dropTotal(JsonNode port) {

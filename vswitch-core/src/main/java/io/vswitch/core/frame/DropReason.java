@@ -30,9 +30,9 @@ public enum DropReason {
     /** Destination is the port the frame came from. */
     SAME_PORT,
     /**
-     * No buffer: the queue's fragment allocator refused an allocation at its memory cap (the frame
-     * was left unread in the kernel queue, or not built), or the segmenter had no scratch for a
-     * segment. One count per refusal.
+     * No buffer for a frame that had to be built: the segmenter had no scratch for a segment. (An
+     * ingress queue whose allocator is at its cap does not drop: it leaves the frame in the kernel's
+     * or the guest's queue and counts a deferred read, {@code QueueCounters.rxDeferred}.)
      */
     NO_BUFFER,
     /** The output queue would have blocked (EAGAIN); we never block. */

@@ -63,6 +63,14 @@ public final class PortCounters {
         return s;
     }
 
+    public long rxDeferred() {
+        long s = 0;
+        for (QueueCounters q : queues) {
+            s += q.rxDeferred();
+        }
+        return s;
+    }
+
     public long txSegmented() {
         long s = 0;
         for (QueueCounters q : queues) {

@@ -15,6 +15,7 @@ public final class QueueCounters {
     private static final int RX_PACKETS = 0;
     private static final int RX_BYTES = 1;
     private static final int RX_GSO = 2;
+    private static final int RX_DEFERRED = 3;
     private static final int TX_PACKETS = 8;
     private static final int TX_BYTES = 9;
     private static final int TX_SEGMENTED = 10;
@@ -30,6 +31,15 @@ public final class QueueCounters {
         if (gso) {
             LONGS.setOpaque(c, RX_GSO, (long) LONGS.getOpaque(c, RX_GSO) + 1);
         }
+    }
+
+    /**
+     * Counts an allocation the queue's allocator refused at its cap; called only by the queue's own
+     * datapath thread (the allocator's owner). Not a drop: the frame stays in the kernel's or the
+     * guest's queue and is read once the frames in flight release their buffers.
+     */
+    public void deferred() {
+        LONGS.setOpaque(cells, RX_DEFERRED, (long) LONGS.getOpaque(cells, RX_DEFERRED) + 1);
     }
 
     public void transmitted(int bytes) {
@@ -57,6 +67,11 @@ public final class QueueCounters {
     /** Received GSO super-frames (TSO/USO from a TAP). */
     public long rxGso() {
         return read(RX_GSO);
+    }
+
+    /** Reads the queue left for later because its allocator was at its cap (back-pressure, see {@link #deferred}). */
+    public long rxDeferred() {
+        return read(RX_DEFERRED);
     }
 
     public long txPackets() {
