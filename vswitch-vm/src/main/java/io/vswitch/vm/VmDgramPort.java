@@ -315,7 +315,7 @@ public final class VmDgramPort extends VmPort {
             if (n > 0 && !peerUp.get()) {
                 setPeer(true);
             }
-            if (n < batch.capacity()) {
+            if (n < batch.limit()) {
                 serviceTimer();
             }
             return n;

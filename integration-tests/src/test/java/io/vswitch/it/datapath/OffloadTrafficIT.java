@@ -78,10 +78,19 @@ class OffloadTrafficIT extends SwitchTestBase {
         assertEquals(0, unaccounted, () -> "frames from A neither sent to B nor counted as dropped: " + ports);
     }
 
+    /**
+     * Frames dropped after they were received. {@code no-buffer} is left out: it counts refusals to
+     * read (the frame stays in the kernel's queue and is read later, or was never built), not
+     * received frames, so one frame can be counted there several times before it is received.
+     */
     private static long dropTotal(JsonNode port) {
         long sum = 0;
-        for (JsonNode n : port.path("drops")) {
-            sum += n.asLong();
+        var reasons = port.path("drops").fields();
+        while (reasons.hasNext()) {
+            var reason = reasons.next();
+            if (!reason.getKey().equals("no-buffer")) {
+                sum += reason.getValue().asLong();
+            }
         }
         return sum;
     }

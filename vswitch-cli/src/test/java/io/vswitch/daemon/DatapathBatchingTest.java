@@ -1,0 +1,224 @@
+package io.vswitch.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.vswitch.core.alloc.FragAllocator;
+import io.vswitch.core.bridge.Bridge;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.port.Port;
+import io.vswitch.linux.PollableQueue;
+import io.vswitch.vm.VmDgramPort;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+import jnr.unixsocket.UnixDatagramChannel;
+import jnr.unixsocket.UnixSocketAddress;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * How a datapath thread batches after a wakeup (issue 12): the first frame is forwarded before the
+ * queue is read again, and a queue that keeps delivering full batches gets bigger ones. Real ports:
+ * two {@link VmDgramPort}s on unix datagram sockets, with jnr-unixsocket channels playing QEMU; the
+ * queues are wrapped only to log the order of receives and transmits.
+ */
+class DatapathBatchingTest {
+    private static final int FRAMES = 3;
+
+    private Path dir;
+    private final List<String> events = new ArrayList<>();
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+
+    @BeforeEach
+    void makeDir() throws IOException {
+        dir = Files.createTempDirectory("vsw-batching-");
+    }
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (int i = closeables.size() - 1; i >= 0; i--) {
+            closeables.get(i).close();
+        }
+        try (var files = Files.list(dir)) {
+            for (Path p : files.toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+        Files.deleteIfExists(dir);
+    }
+
+    @Test
+    void theFirstFrameOfAWakeupIsForwardedBeforeTheNextRead() throws Exception {
+        Port in = logged(VmDgramPort.open("in", dir.resolve("in.sock"), dir.resolve("in-qemu.sock"), null,
+                Duration.ofMillis(20)));
+        Port out = logged(VmDgramPort.open("out", dir.resolve("out.sock"), dir.resolve("out-qemu.sock"), null,
+                Duration.ofMillis(20)));
+        UnixDatagramChannel inQemu = bind(dir.resolve("in-qemu.sock"));
+        UnixDatagramChannel outQemu = bind(dir.resolve("out-qemu.sock"));
+        PortRegistry registry = new PortRegistry(new Bridge(),
+                spec -> spec.name().equals("in") ? in : out, QueueSupervisor.Policy.DEFAULT);
+        closeables.add(() -> {
+            registry.remove("in");
+            registry.remove("out");
+        });
+        registry.add(spec("out"));
+        awaitTrue(out::linkUp, "the out port sees its peer");
+
+        // Queued before the in port's thread exists, so its first wakeup finds all of them waiting.
+        byte[][] frames = new byte[FRAMES][];
+        for (int i = 0; i < FRAMES; i++) {
+            frames[i] = broadcast(i);
+            inQemu.send(ByteBuffer.wrap(frames[i]), new UnixSocketAddress(dir.resolve("in.sock").toFile()));
+        }
+        registry.add(spec("in"));
+
+        for (int i = 0; i < FRAMES; i++) {
+            assertArrayEquals(frames[i], receive(outQemu), "frame " + i + " forwarded in order");
+        }
+        List<String> seen;
+        synchronized (events) {
+            seen = List.copyOf(events);
+        }
+        assertEquals(List.of("in: rx limit 1 got 1", "out: tx", "in: rx limit 2 got 2", "out: tx", "out: tx"),
+                seen.subList(0, Math.min(5, seen.size())), "the whole log: " + seen);
+    }
+
+    private PortSpec spec(String name) {
+        return PortSpec.parse("vm-dgram:" + name + ",path=" + dir.resolve(name + ".sock") + ",peer="
+                + dir.resolve(name + "-qemu.sock"));
+    }
+
+    private UnixDatagramChannel bind(Path at) throws IOException {
+        UnixDatagramChannel ch = UnixDatagramChannel.open();
+        closeables.add(ch);
+        ch.bind(new UnixSocketAddress(at.toFile()));
+        return ch;
+    }
+
+    private static byte[] receive(UnixDatagramChannel ch) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(2048);
+        ch.receive(b);
+        b.flip();
+        byte[] bytes = new byte[b.remaining()];
+        b.get(bytes);
+        return bytes;
+    }
+
+    /** A 60-byte broadcast frame (flooded to the out port) of a local experimental EtherType. */
+    private static byte[] broadcast(int seq) {
+        byte[] f = new byte[60];
+        for (int i = 0; i < 6; i++) {
+            f[i] = (byte) 0xff;
+        }
+        f[6] = 0x02;
+        f[11] = 0x01;
+        f[12] = (byte) 0x88;
+        f[13] = (byte) 0xb5;
+        f[14] = (byte) seq;
+        return f;
+    }
+
+    private static void awaitTrue(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                fail("timed out waiting until " + what);
+            }
+            Thread.sleep(10);
+        }
+    }
+
+    /** The port with its queue's non-empty receives and all transmits logged, in the order they happen. */
+    private Port logged(VmDgramPort port) {
+        closeables.add(port::close);
+        PollableQueue real = port.queue(0);
+        PollableQueue queue = new PollableQueue() {
+            @Override
+            public int fd() {
+                return real.fd();
+            }
+
+            @Override
+            public int index() {
+                return 0;
+            }
+
+            @Override
+            public FragAllocator allocator() {
+                return real.allocator();
+            }
+
+            @Override
+            public int receive(FrameBatch batch) {
+                int limit = batch.limit();
+                int n = real.receive(batch);
+                if (n > 0) {
+                    log(port.name() + ": rx limit " + limit + " got " + n);
+                }
+                return n;
+            }
+
+            @Override
+            public int transmit(Frame frame) {
+                log(port.name() + ": tx");
+                return real.transmit(frame);
+            }
+        };
+        return new Port() {
+            @Override
+            public String name() {
+                return port.name();
+            }
+
+            @Override
+            public String kind() {
+                return port.kind();
+            }
+
+            @Override
+            public int queueCount() {
+                return 1;
+            }
+
+            @Override
+            public PollableQueue queue(int index) {
+                return queue;
+            }
+
+            @Override
+            public int offloads() {
+                return port.offloads();
+            }
+
+            @Override
+            public int maxFrameLength() {
+                return port.maxFrameLength();
+            }
+
+            @Override
+            public boolean linkUp() {
+                return port.linkUp();
+            }
+
+            @Override
+            public void close() {
+                port.close();
+            }
+        };
+    }
+
+    private void log(String event) {
+        synchronized (events) {
+            events.add(event);
+        }
+    }
+}
