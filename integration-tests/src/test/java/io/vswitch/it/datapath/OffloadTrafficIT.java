@@ -80,7 +80,7 @@ class OffloadTrafficIT extends SwitchTestBase {
 
     /**
      * Frames dropped after they were received. (An allocator at its cap is not among them: it leaves
-     * the frame in the kernel's queue and counts {@code rxDeferred}, so every drop is a lost frame.)
+     * the frame in the kernel's queue and counts {@code rxNoBuffer}, so every drop is a lost frame.)
      */
     private static long dropTotal(JsonNode port) {
         long sum = 0;

@@ -27,10 +27,10 @@ import io.vswitch.core.port.QueueCounters;
  * ({@link #spareLarge}), then settle with {@link #completeRead}.
  *
  * <p><b>Bounded.</b> At most {@code maxChunks} chunks and {@code maxLarge} large buffers; when all
- * are busy the allocation fails and is counted in {@link #exhausted()} and, once the queue is on a
- * bridge, as a deferred read of the queue ({@link #countRefusalsIn}); every port leaves the frame
- * unread in the kernel's or the guest's queue until the frames in flight give their buffers back.
- * The allocator never blocks (the seed's non-blocking condition).
+ * are busy the allocation fails, is counted in {@link #exhausted()} and, once the queue is on a
+ * bridge, in the queue's {@link QueueCounters#rxNoBuffer()} ({@link #countRefusalsIn}), and the
+ * caller leaves the frame unread in the kernel's queue (or, where the frame is already read, drops
+ * it). The allocator never blocks (the seed's non-blocking condition).
  */
 public final class FragAllocator {
     public static final int HEADROOM = 86;
@@ -196,9 +196,9 @@ public final class FragAllocator {
     }
 
     /**
-     * Counts every later refusal as a deferred read in {@code counters} (the counters of the queue
-     * this allocator serves), where stats and metrics read per-queue counters. Control plane, when
-     * the port is attached; the volatile write publishes it to the queue's thread.
+     * Counts every later refusal in {@code counters} (those of the queue this allocator serves), where
+     * stats and metrics read the per-queue counters. Control plane, when the port is attached; the
+     * volatile write publishes it to the queue's thread, the only one that allocates.
      */
     public void countRefusalsIn(QueueCounters counters) {
         refusals = counters;
@@ -208,7 +208,7 @@ public final class FragAllocator {
         exhausted++;
         QueueCounters counters = refusals;
         if (counters != null) {
-            counters.deferred();
+            counters.refusedBuffer();
         }
     }
 

@@ -30,9 +30,10 @@ public enum DropReason {
     /** Destination is the port the frame came from. */
     SAME_PORT,
     /**
-     * No buffer for a frame that had to be built: the segmenter had no scratch for a segment. (An
-     * ingress queue whose allocator is at its cap does not drop: it leaves the frame in the kernel's
-     * or the guest's queue and counts a deferred read, {@code QueueCounters.rxDeferred}.)
+     * No buffer: a frame already in hand could not be written for lack of memory (the segmenter had
+     * no scratch for a segment) and was discarded. A receive the queue's allocator refuses at its cap
+     * is not a drop (the frame waits in the kernel's queue) and is counted as the queue's
+     * {@code rxNoBuffer}.
      */
     NO_BUFFER,
     /** The output queue would have blocked (EAGAIN); we never block. */

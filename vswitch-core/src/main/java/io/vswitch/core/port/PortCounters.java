@@ -47,6 +47,14 @@ public final class PortCounters {
         return s;
     }
 
+    public long rxNoBuffer() {
+        long s = 0;
+        for (QueueCounters q : queues) {
+            s += q.rxNoBuffer();
+        }
+        return s;
+    }
+
     public long txPackets() {
         long s = 0;
         for (QueueCounters q : queues) {
@@ -59,14 +67,6 @@ public final class PortCounters {
         long s = 0;
         for (QueueCounters q : queues) {
             s += q.txBytes();
-        }
-        return s;
-    }
-
-    public long rxDeferred() {
-        long s = 0;
-        for (QueueCounters q : queues) {
-            s += q.rxDeferred();
         }
         return s;
     }

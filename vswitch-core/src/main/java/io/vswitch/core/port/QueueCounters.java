@@ -15,7 +15,7 @@ public final class QueueCounters {
     private static final int RX_PACKETS = 0;
     private static final int RX_BYTES = 1;
     private static final int RX_GSO = 2;
-    private static final int RX_DEFERRED = 3;
+    private static final int RX_NO_BUFFER = 3;
     private static final int TX_PACKETS = 8;
     private static final int TX_BYTES = 9;
     private static final int TX_SEGMENTED = 10;
@@ -34,12 +34,12 @@ public final class QueueCounters {
     }
 
     /**
-     * Counts an allocation the queue's allocator refused at its cap; called only by the queue's own
-     * datapath thread (the allocator's owner). Not a drop: the frame stays in the kernel's or the
-     * guest's queue and is read once the frames in flight release their buffers.
+     * Counts a receive the queue's allocator refused at its memory cap: the frame was left in the
+     * kernel's queue (read later, or dropped there), so it is not a drop of ours. Called only by the
+     * queue's own datapath thread.
      */
-    public void deferred() {
-        LONGS.setOpaque(cells, RX_DEFERRED, (long) LONGS.getOpaque(cells, RX_DEFERRED) + 1);
+    public void refusedBuffer() {
+        LONGS.setOpaque(cells, RX_NO_BUFFER, (long) LONGS.getOpaque(cells, RX_NO_BUFFER) + 1);
     }
 
     public void transmitted(int bytes) {
@@ -69,9 +69,9 @@ public final class QueueCounters {
         return read(RX_GSO);
     }
 
-    /** Reads the queue left for later because its allocator was at its cap (back-pressure, see {@link #deferred}). */
-    public long rxDeferred() {
-        return read(RX_DEFERRED);
+    /** Receives refused for lack of buffer (see {@link #refusedBuffer()}). */
+    public long rxNoBuffer() {
+        return read(RX_NO_BUFFER);
     }
 
     public long txPackets() {
