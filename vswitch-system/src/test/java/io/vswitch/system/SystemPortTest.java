@@ -10,16 +10,15 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import com.sun.security.auth.module.UnixSystem;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
-import io.vswitch.core.frame.FrameLeaks;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.port.FrameSink;
+import io.vswitch.linux.Allocations;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.IpCommand;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import io.vswitch.linux.NetDevice;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.ThreadLocalRandom;
@@ -33,8 +32,6 @@ import org.junit.jupiter.api.Test;
  * for the wire. Needs root (skipped otherwise; the integration tests are where it is required).
  */
 class SystemPortTest {
-    private static final com.sun.management.ThreadMXBean THREADS =
-            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
     private static final LibC LIBC = LibC.INSTANCE;
     private static final int FRAMES = 20_000;
     private static final int VID = 10;
@@ -197,7 +194,7 @@ class SystemPortTest {
                     batch.clear();
                     got[0] += Math.max(n, 0);
                 };
-                long allocated = measure(receive, FRAMES, got);
+                long allocated = Allocations.bytesForFrames(receive, FRAMES, got);
                 assertTrue(allocated < FRAMES / 10, "receive allocated " + allocated + " bytes for " + FRAMES + " frames");
             } finally {
                 stop.set(true);
@@ -215,37 +212,9 @@ class SystemPortTest {
                     sent[0]++;
                 }
             };
-            long txAllocated = measure(transmit, FRAMES, sent);
+            long txAllocated = Allocations.bytesForFrames(transmit, FRAMES, sent);
             frame.release();
             assertTrue(txAllocated < FRAMES / 10, "transmit allocated " + txAllocated + " bytes for " + FRAMES + " frames");
         }
-    }
-
-    /**
-     * Runs {@code step} until {@code count[0]} advanced by {@code frames}, three times; returns the last
-     * pass's bytes. Frame-leak recording (which allocates) is paused meanwhile.
-     */
-    private static long measure(Runnable step, int frames, long[] count) throws Exception {
-        try (AutoCloseable paused = FrameLeaks.pause()) {
-            return measurePasses(step, frames, count);
-        }
-    }
-
-    private static long measurePasses(Runnable step, int frames, long[] count) {
-        long allocated = 0;
-        for (int pass = 0; pass < 3; pass++) {
-            long target = count[0] + frames;
-            long before = THREADS.getCurrentThreadAllocatedBytes();
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            while (count[0] < target) {
-                step.run();
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("no progress: " + count[0] + " of " + target);
-                }
-            }
-            allocated = THREADS.getCurrentThreadAllocatedBytes() - before;
-            System.out.printf("pass %d: %d bytes for %d frames%n", pass, allocated, frames);
-        }
-        return allocated;
     }
 }

@@ -5,13 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
-import io.vswitch.core.frame.FrameLeaks;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.PortQueue;
+import io.vswitch.linux.Allocations;
 import io.vswitch.linux.DirectAddress;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -30,8 +29,6 @@ import org.junit.jupiter.api.Test;
  * one send), measured with the thread's allocation counter over many frames after warm-up.
  */
 class VmAllocationTest {
-    private static final com.sun.management.ThreadMXBean THREADS =
-            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
     private static final int FRAMES = 20_000;
 
     private Path dir;
@@ -89,7 +86,7 @@ class VmAllocationTest {
                 batch.clear();
                 got[0] += Math.max(n, 0);
             };
-            long allocated = measure(receive, FRAMES, got);
+            long allocated = Allocations.bytesForFrames(receive, FRAMES, got);
             stop.set(true);
             assertTrue(allocated < FRAMES / 10, "receive allocated " + allocated + " bytes for " + FRAMES + " frames");
 
@@ -116,7 +113,7 @@ class VmAllocationTest {
                     sent[0]++;
                 }
             };
-            long txAllocated = measure(transmit, FRAMES, sent);
+            long txAllocated = Allocations.bytesForFrames(transmit, FRAMES, sent);
             assertTrue(txAllocated < FRAMES / 10, "transmit allocated " + txAllocated + " bytes for " + FRAMES + " frames");
             frame.release();
             guest.close();
@@ -169,40 +166,12 @@ class VmAllocationTest {
                     done[0] += n;
                 }
             };
-            long allocated = measure(roundTrip, FRAMES / 4, done);
+            long allocated = Allocations.bytesForFrames(roundTrip, FRAMES / 4, done);
             stop.set(true);
             qemu.close();
             echo.join(5000);
             frame.release();
             assertTrue(allocated < FRAMES / 40, "a round trip allocated " + allocated + " bytes in " + FRAMES / 4);
         }
-    }
-
-    /**
-     * Runs {@code step} until {@code count[0]} advanced by {@code frames}, three times; returns the last
-     * pass's bytes. Frame-leak recording (which allocates) is paused meanwhile.
-     */
-    private static long measure(Runnable step, int frames, long[] count) throws Exception {
-        try (AutoCloseable paused = FrameLeaks.pause()) {
-            return measurePasses(step, frames, count);
-        }
-    }
-
-    private static long measurePasses(Runnable step, int frames, long[] count) {
-        long allocated = 0;
-        for (int pass = 0; pass < 3; pass++) {
-            long target = count[0] + frames;
-            long before = THREADS.getCurrentThreadAllocatedBytes();
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            while (count[0] < target) {
-                step.run();
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("no progress: " + count[0] + " of " + target);
-                }
-            }
-            allocated = THREADS.getCurrentThreadAllocatedBytes() - before;
-            System.out.printf("pass %d: %d bytes for %d frames%n", pass, allocated, frames);
-        }
-        return allocated;
     }
 }

@@ -6,9 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
-import io.vswitch.core.frame.FrameLeaks;
 import io.vswitch.core.port.FrameSink;
-import java.lang.management.ManagementFactory;
+import io.vswitch.linux.Allocations;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -18,8 +17,6 @@ import org.junit.jupiter.api.Test;
  * allocation counter over many frames after warm-up (the way {@code VmAllocationTest} does).
  */
 class VxlanAllocationTest {
-    private static final com.sun.management.ThreadMXBean THREADS =
-            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
     private static final int FRAMES = 20_000;
     private static final long MAC_A = 0x02_00_00_00_0a_01L;
     private static final long MAC_B = 0x02_00_00_00_0b_01L;
@@ -42,39 +39,11 @@ class VxlanAllocationTest {
                 }
                 done[0] += LoopbackPair.drain(pair.b, batch, sent);
             };
-            long allocated = measure(roundTrip, FRAMES, done);
+            long allocated = Allocations.bytesForFrames(roundTrip, FRAMES, done);
             assertTrue(allocated < FRAMES / 10, "allocated " + allocated + " bytes for " + FRAMES + " frames");
             assertEquals(LoopbackPair.A, pair.b.remoteOf(MAC_A), "B learned A's MAC with its VTEP");
             flood.release();
             unicast.release();
         }
-    }
-
-    /**
-     * Runs {@code step} until {@code count[0]} advanced by {@code frames}, three times; returns the last
-     * pass's bytes. Frame-leak recording (which allocates) is paused meanwhile.
-     */
-    private static long measure(Runnable step, int frames, long[] count) throws Exception {
-        try (AutoCloseable paused = FrameLeaks.pause()) {
-            return measurePasses(step, frames, count);
-        }
-    }
-
-    private static long measurePasses(Runnable step, int frames, long[] count) {
-        long allocated = 0;
-        for (int pass = 0; pass < 3; pass++) {
-            long target = count[0] + frames;
-            long before = THREADS.getCurrentThreadAllocatedBytes();
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            while (count[0] < target) {
-                step.run();
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("no progress: " + count[0] + " of " + target);
-                }
-            }
-            allocated = THREADS.getCurrentThreadAllocatedBytes() - before;
-            System.out.printf("pass %d: %d bytes for %d frames%n", pass, allocated, frames);
-        }
-        return allocated;
     }
 }
