@@ -41,8 +41,7 @@ final class DemoCommand implements Callable<Integer> {
 
     /** What the drops a demo may show mean, printed under its counters. */
     private static final Map<String, String> DROP_MEANINGS = Map.of(
-            "no-buffer", "all of the queue's buffers were in flight during the TCP burst, so the switch left frames"
-                    + " waiting in the kernel's queue for a moment (back-pressure: counted per refusal, read later)",
+            "no-buffer", "a TCP super-frame had to be cut into segments and the segmenter had no buffer left",
             "no-output", "a flooded frame found no other port up (sent before the other namespace's link came up)",
             "tx-busy", "the receiving TAP's queue was full for a moment; TCP resent what was dropped",
             "port-down", "a frame was sent to a port whose link was down");

@@ -48,6 +48,7 @@ final class PortView {
         out.put("txBytes", c.txBytes());
         out.put("rxGsoFrames", c.rxGso());
         out.put("txSegmented", c.txSegmented());
+        out.put("rxNoBuffer", c.rxNoBuffer());
         Map<String, Long> drops = new LinkedHashMap<>();
         c.dropsByReason().forEach((r, n) -> drops.put(r.label(), n));
         out.put("drops", drops);

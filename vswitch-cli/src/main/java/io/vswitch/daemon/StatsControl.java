@@ -45,6 +45,7 @@ final class StatsControl {
         row.put("txBytes", qc.txBytes());
         row.put("rxGsoFrames", qc.rxGso());
         row.put("txSegmented", qc.txSegmented());
+        row.put("rxNoBuffer", qc.rxNoBuffer());
         Map<String, Long> drops = new LinkedHashMap<>();
         for (DropReason r : DropReason.values()) {
             long n = qc.drops(r);

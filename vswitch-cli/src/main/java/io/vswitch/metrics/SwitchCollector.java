@@ -44,6 +44,9 @@ final class SwitchCollector implements MultiCollector {
         out.metricSnapshot(perQueue(all, "vswitch_port_rx_gso_frames", "GSO super-frames received on a port queue.", QueueCounters::rxGso));
         out.metricSnapshot(perQueue(all, "vswitch_port_tx_segmented", "GSO super-frames cut into segments in software for a port queue.",
                 QueueCounters::txSegmented));
+        out.metricSnapshot(perQueue(all, "vswitch_port_rx_no_buffer",
+                "Receives refused because the queue's buffers were at their cap (the frame waited in the kernel's queue).",
+                QueueCounters::rxNoBuffer));
         out.metricSnapshot(drops(all));
         out.metricSnapshot(portGauges(all));
         out.metricSnapshot(learnedPerPort(all));

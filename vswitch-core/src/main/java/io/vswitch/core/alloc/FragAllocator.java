@@ -1,6 +1,5 @@
 package io.vswitch.core.alloc;
 
-import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.port.QueueCounters;
 
@@ -29,9 +28,9 @@ import io.vswitch.core.port.QueueCounters;
  *
  * <p><b>Bounded.</b> At most {@code maxChunks} chunks and {@code maxLarge} large buffers; when all
  * are busy the allocation fails, is counted in {@link #exhausted()} and, once the queue is on a
- * bridge, as a {@link DropReason#NO_BUFFER} drop of the queue ({@link #countDropsIn}), and the caller
- * drops the frame or leaves it unread. The allocator never blocks (the seed's non-blocking
- * condition).
+ * bridge, in the queue's {@link QueueCounters#rxNoBuffer()} ({@link #countRefusalsIn}), and the
+ * caller leaves the frame unread in the kernel's queue (or, where the frame is already read, drops
+ * it). The allocator never blocks (the seed's non-blocking condition).
  */
 public final class FragAllocator {
     public static final int HEADROOM = 86;
@@ -58,8 +57,8 @@ public final class FragAllocator {
     private int offset;
     private int scanCursor;
     private long exhausted;
-    /** Where refusals count as drops; set by the control plane when the queue joins a bridge. */
-    private volatile QueueCounters drops;
+    /** Where refusals are counted; set by the control plane when the queue joins a bridge. */
+    private volatile QueueCounters refusals;
 
     /** An allocator with the default sizes: 64 chunks of 64 KiB and 8 large buffers (4.5 MiB at most). */
     public FragAllocator(NativeAddress addresses) {
@@ -197,19 +196,19 @@ public final class FragAllocator {
     }
 
     /**
-     * Counts every later refusal as a {@link DropReason#NO_BUFFER} drop in {@code counters} (the
-     * counters of the queue this allocator serves), where stats and metrics read per-queue drops.
-     * Control plane, when the port is attached; the volatile write publishes it to the queue's thread.
+     * Counts every later refusal in {@code counters} (those of the queue this allocator serves), where
+     * stats and metrics read the per-queue counters. Control plane, when the port is attached; the
+     * volatile write publishes it to the queue's thread, the only one that allocates.
      */
-    public void countDropsIn(QueueCounters counters) {
-        drops = counters;
+    public void countRefusalsIn(QueueCounters counters) {
+        refusals = counters;
     }
 
     private void refused() {
         exhausted++;
-        QueueCounters counters = drops;
+        QueueCounters counters = refusals;
         if (counters != null) {
-            counters.dropped(DropReason.NO_BUFFER.ordinal());
+            counters.refusedBuffer();
         }
     }
 

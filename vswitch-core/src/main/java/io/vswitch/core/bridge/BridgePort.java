@@ -28,7 +28,7 @@ public final class BridgePort {
         this.vlans = vlans;
         this.counters = new PortCounters(port.queueCount());
         for (int i = 0; i < port.queueCount(); i++) {
-            port.queue(i).allocator().countDropsIn(counters.queue(i));
+            port.queue(i).allocator().countRefusalsIn(counters.queue(i));
         }
     }
 

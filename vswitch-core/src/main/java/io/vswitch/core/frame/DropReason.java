@@ -30,9 +30,10 @@ public enum DropReason {
     /** Destination is the port the frame came from. */
     SAME_PORT,
     /**
-     * No buffer: the queue's fragment allocator refused an allocation at its memory cap (the frame
-     * was left unread in the kernel queue, or not built), or the segmenter had no scratch for a
-     * segment. One count per refusal.
+     * No buffer: a frame already in hand could not be written for lack of memory (the segmenter had
+     * no scratch for a segment) and was discarded. A receive the queue's allocator refuses at its cap
+     * is not a drop (the frame waits in the kernel's queue) and is counted as the queue's
+     * {@code rxNoBuffer}.
      */
     NO_BUFFER,
     /** The output queue would have blocked (EAGAIN); we never block. */

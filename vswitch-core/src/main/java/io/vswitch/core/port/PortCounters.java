@@ -47,6 +47,14 @@ public final class PortCounters {
         return s;
     }
 
+    public long rxNoBuffer() {
+        long s = 0;
+        for (QueueCounters q : queues) {
+            s += q.rxNoBuffer();
+        }
+        return s;
+    }
+
     public long txPackets() {
         long s = 0;
         for (QueueCounters q : queues) {

@@ -15,6 +15,7 @@ public final class QueueCounters {
     private static final int RX_PACKETS = 0;
     private static final int RX_BYTES = 1;
     private static final int RX_GSO = 2;
+    private static final int RX_NO_BUFFER = 3;
     private static final int TX_PACKETS = 8;
     private static final int TX_BYTES = 9;
     private static final int TX_SEGMENTED = 10;
@@ -30,6 +31,15 @@ public final class QueueCounters {
         if (gso) {
             LONGS.setOpaque(c, RX_GSO, (long) LONGS.getOpaque(c, RX_GSO) + 1);
         }
+    }
+
+    /**
+     * Counts a receive the queue's allocator refused at its memory cap: the frame was left in the
+     * kernel's queue (read later, or dropped there), so it is not a drop of ours. Called only by the
+     * queue's own datapath thread.
+     */
+    public void refusedBuffer() {
+        LONGS.setOpaque(cells, RX_NO_BUFFER, (long) LONGS.getOpaque(cells, RX_NO_BUFFER) + 1);
     }
 
     public void transmitted(int bytes) {
@@ -57,6 +67,11 @@ public final class QueueCounters {
     /** Received GSO super-frames (TSO/USO from a TAP). */
     public long rxGso() {
         return read(RX_GSO);
+    }
+
+    /** Receives refused for lack of buffer (see {@link #refusedBuffer()}). */
+    public long rxNoBuffer() {
+        return read(RX_NO_BUFFER);
     }
 
     public long txPackets() {

@@ -132,7 +132,7 @@ class BridgeTest {
     }
 
     @Test
-    void refusedAllocationsCountAsNoBufferDropsOfTheirQueue() {
+    void refusedReceivesAreCountedPerQueueButAreNotDrops() {
         BridgePort a = port("a", VlanMembership.DEFAULT);
         port("b", VlanMembership.DEFAULT);
         MemoryPort.MemoryQueue q = mem(a).queue(1);
@@ -140,9 +140,18 @@ class BridgeTest {
         FrameBatch big = new FrameBatch(64);
         assertEquals(FragAllocator.DEFAULT_MAX_LARGE, q.receive(big), "the queue's large buffers ran out");
         new Ingress(bridge, a, 1, forwarder).process(big, now);
-        assertEquals(1, a.counters().queue(1).drops(DropReason.NO_BUFFER));
-        assertEquals(0, a.counters().queue(0).drops(DropReason.NO_BUFFER));
-        assertEquals(1L, a.counters().dropsByReason().get(DropReason.NO_BUFFER), "visible where stats read drops");
+        assertEquals(1, a.counters().queue(1).rxNoBuffer());
+        assertEquals(0, a.counters().queue(0).rxNoBuffer());
+        assertEquals(1, a.counters().rxNoBuffer());
+        assertEquals(0, a.counters().drops(DropReason.NO_BUFFER), "the refused frame was never received: not a drop");
+        BridgePort b = bridge.find("b");
+        assertEquals(8, a.counters().rxPackets());
+        assertEquals(a.counters().rxPackets(), dropTotal(a) + b.counters().txPackets() + dropTotal(b),
+                "every received frame sent or dropped, and nothing else");
+    }
+
+    private static long dropTotal(BridgePort p) {
+        return p.counters().dropsByReason().values().stream().mapToLong(Long::longValue).sum();
     }
 
     @Test

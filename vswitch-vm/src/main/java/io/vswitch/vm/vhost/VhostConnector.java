@@ -228,7 +228,6 @@ final class VhostConnector {
                 }
             }
         } finally {
-            connection = -1;
             try {
                 epoll.remove(fd);
             } catch (ErrnoException e) {
@@ -238,6 +237,8 @@ final class VhostConnector {
             device.reset();
             fds.closeReceived();
             counters.count(VhostEvent.DISCONNECTED);
+            // Last, so whoever sees the port disconnected also sees the teardown done and counted.
+            connection = -1;
             LOG.info("port {}: vhost-user front-end (pid {}) {}; link down", port.name(), peerPid,
                     why == null ? "disconnected as the port closes" : why);
             peerPid = -1;
