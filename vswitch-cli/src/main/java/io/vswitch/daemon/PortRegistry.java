@@ -39,11 +39,14 @@ final class PortRegistry implements AutoCloseable {
         PortSpec spec;
         /** Link state last seen by {@link #watchLinks()}. */
         boolean linkUp;
+        /** The port's own {@link io.vswitch.core.port.Port#linkDowns()} last seen by {@link #watchLinks()}. */
+        long linkDownsSeen;
 
         Entry(PortSpec spec, BridgePort bridgePort) {
             this.spec = spec;
             this.bridgePort = bridgePort;
             this.linkUp = bridgePort.port().linkUp();
+            this.linkDownsSeen = bridgePort.port().linkDowns();
         }
 
         /** The worst state among the port's queue threads. */
@@ -181,17 +184,24 @@ final class PortRegistry implements AutoCloseable {
      */
     void watchLinks() {
         for (Entry entry : entries.values()) {
-            boolean up = entry.bridgePort.port().linkUp();
-            if (up == entry.linkUp) {
+            Port port = entry.bridgePort.port();
+            boolean up = port.linkUp();
+            long downs = port.linkDowns();
+            long missed = downs < 0 ? 0 : downs - entry.linkDownsSeen;
+            if (up == entry.linkUp && missed == 0) {
                 continue;
             }
             entry.linkUp = up;
-            if (up) {
+            entry.linkDownsSeen = downs;
+            if (up && missed == 0) {
                 LOG.info("port {}: link up", entry.spec.name());
             } else {
-                entry.linkLosses.incrementAndGet();
+                // A port that counts its own transitions reports flaps shorter than this poll too.
+                long losses = downs < 0 ? 1 : missed;
+                entry.linkLosses.addAndGet(losses);
                 int flushed = bridge.fdb().flush(entry.bridgePort.index(), false);
-                LOG.warn("port {}: link gone; port is down, {} learned addresses flushed", entry.spec.name(), flushed);
+                LOG.warn("port {}: link gone{}; {}, {} learned addresses flushed", entry.spec.name(),
+                        losses > 1 ? " " + losses + " times" : "", up ? "it is back up" : "port is down", flushed);
             }
         }
     }

@@ -68,6 +68,8 @@ public final class SystemPort implements Port {
     private final AtomicLongArray events = new AtomicLongArray(Event.values().length);
     private volatile boolean up;
     private volatile boolean gone;
+    /** Transitions to down, counted by {@link #checkLink} (its lock makes it the only writer). */
+    private volatile long linkDowns;
     /** Until the first {@link #checkLink()} reads the MTU: what a default 1500-byte MTU allows. */
     private volatile int maxFrameLength = 1500 + ETHERNET_AND_TAG;
 
@@ -171,6 +173,11 @@ public final class SystemPort implements Port {
         return up && !gone;
     }
 
+    @Override
+    public long linkDowns() {
+        return linkDowns;
+    }
+
     /** True once the interface was deleted or left our namespace; never false again. */
     public boolean gone() {
         return gone;
@@ -207,6 +214,9 @@ public final class SystemPort implements Port {
         try {
             String current = NetDevice.nameOf(ifindex);
             if (current == null) {
+                if (up) {
+                    linkDowns++;
+                }
                 gone = true;
                 LOG.warn("port {}: interface deleted or moved to another namespace; port is down", name);
                 return;
@@ -215,6 +225,9 @@ public final class SystemPort implements Port {
             maxFrameLength = NetDevice.mtu(current) + ETHERNET_AND_TAG;
             boolean nowUp = (flags & NetDevice.IFF_UP) != 0 && (flags & NetDevice.IFF_RUNNING) != 0;
             if (nowUp != up) {
+                if (!nowUp) {
+                    linkDowns++;
+                }
                 up = nowUp;
                 LOG.info("port {}: interface {} is {}", name, current, nowUp ? "up" : "down (or has no carrier)");
             }

@@ -34,6 +34,16 @@ public interface Port extends AutoCloseable {
     boolean linkUp();
 
     /**
+     * How often the link went down since the port was opened, counted by a port that is told of every
+     * transition (e.g. by rtnetlink), or -1 for one that is not; for those the daemon counts the losses
+     * it sees when it polls {@link #linkUp()} once a second, which misses a flap shorter than that.
+     * Any thread.
+     */
+    default long linkDowns() {
+        return -1;
+    }
+
+    /**
      * Releases the device or sockets. Queues must no longer be used: the caller first makes sure that
      * no thread can still be receiving from or transmitting to any of them (the daemon detaches the
      * port and waits out a grace period first), since a closed fd number is soon handed to the next
