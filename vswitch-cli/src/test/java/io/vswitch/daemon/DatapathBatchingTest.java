@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
@@ -140,25 +139,9 @@ class DatapathBatchingTest {
     /** The port with its queue's non-empty receives and all transmits logged, in the order they happen. */
     private Port logged(VmDgramPort port) {
         closeables.add(port::close);
-        PollableQueue real = port.queue(0);
-        PollableQueue queue = new PollableQueue() {
+        return new InterposedPort(port) {
             @Override
-            public int fd() {
-                return real.fd();
-            }
-
-            @Override
-            public int index() {
-                return 0;
-            }
-
-            @Override
-            public FragAllocator allocator() {
-                return real.allocator();
-            }
-
-            @Override
-            public int receive(FrameBatch batch) {
+            int receive(PollableQueue real, FrameBatch batch) {
                 int limit = batch.limit();
                 int n = real.receive(batch);
                 if (n > 0) {
@@ -168,50 +151,9 @@ class DatapathBatchingTest {
             }
 
             @Override
-            public int transmit(Frame frame) {
+            int transmit(PollableQueue real, Frame frame) {
                 log(port.name() + ": tx");
                 return real.transmit(frame);
-            }
-        };
-        return new Port() {
-            @Override
-            public String name() {
-                return port.name();
-            }
-
-            @Override
-            public String kind() {
-                return port.kind();
-            }
-
-            @Override
-            public int queueCount() {
-                return 1;
-            }
-
-            @Override
-            public PollableQueue queue(int index) {
-                return queue;
-            }
-
-            @Override
-            public int offloads() {
-                return port.offloads();
-            }
-
-            @Override
-            public int maxFrameLength() {
-                return port.maxFrameLength();
-            }
-
-            @Override
-            public boolean linkUp() {
-                return port.linkUp();
-            }
-
-            @Override
-            public void close() {
-                port.close();
             }
         };
     }

@@ -5,11 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.bridge.Bridge;
-import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
-import io.vswitch.core.port.Port;
 import io.vswitch.linux.PollableQueue;
 import io.vswitch.vm.VmDgramPort;
 import java.io.IOException;
@@ -148,9 +145,7 @@ class DatapathLifecycleTest {
     enum Mode { NORMAL, THROW, HANG }
 
     /** Test-only fault injection around a real port's queue; records when it is closed. */
-    static final class FaultyPort implements Port {
-        final VmDgramPort delegate;
-        final PollableQueue queue;
+    static final class FaultyPort extends InterposedPort {
         final AtomicInteger receives = new AtomicInteger();
         final AtomicInteger failures = new AtomicInteger();
         final AtomicBoolean inReceive = new AtomicBoolean();
@@ -160,86 +155,29 @@ class DatapathLifecycleTest {
         volatile long hangMillis;
 
         FaultyPort(VmDgramPort delegate) {
-            this.delegate = delegate;
-            PollableQueue real = delegate.queue(0);
-            this.queue = new PollableQueue() {
-                @Override
-                public int fd() {
-                    return real.fd();
-                }
-
-                @Override
-                public int index() {
-                    return 0;
-                }
-
-                @Override
-                public FragAllocator allocator() {
-                    return real.allocator();
-                }
-
-                @Override
-                public int receive(FrameBatch batch) {
-                    receives.incrementAndGet();
-                    if (mode == Mode.THROW && failures.getAndDecrement() > 0) {
-                        throw new IllegalStateException("injected receive failure");
-                    }
-                    if (mode == Mode.HANG) {
-                        mode = Mode.NORMAL;
-                        inReceive.set(true);
-                        sleep(hangMillis);
-                        inReceive.set(false);
-                    }
-                    return real.receive(batch);
-                }
-
-                @Override
-                public int transmit(Frame frame) {
-                    return real.transmit(frame);
-                }
-            };
+            super(delegate);
         }
 
         @Override
-        public String name() {
-            return delegate.name();
-        }
-
-        @Override
-        public String kind() {
-            return delegate.kind();
-        }
-
-        @Override
-        public int queueCount() {
-            return 1;
-        }
-
-        @Override
-        public PollableQueue queue(int index) {
-            return queue;
-        }
-
-        @Override
-        public int offloads() {
-            return delegate.offloads();
-        }
-
-        @Override
-        public int maxFrameLength() {
-            return delegate.maxFrameLength();
-        }
-
-        @Override
-        public boolean linkUp() {
-            return delegate.linkUp();
+        int receive(PollableQueue real, FrameBatch batch) {
+            receives.incrementAndGet();
+            if (mode == Mode.THROW && failures.getAndDecrement() > 0) {
+                throw new IllegalStateException("injected receive failure");
+            }
+            if (mode == Mode.HANG) {
+                mode = Mode.NORMAL;
+                inReceive.set(true);
+                sleep(hangMillis);
+                inReceive.set(false);
+            }
+            return real.receive(batch);
         }
 
         @Override
         public void close() {
             closedWhileReceiving.set(inReceive.get());
             closed.set(true);
-            delegate.close();
+            super.close();
         }
     }
 }
