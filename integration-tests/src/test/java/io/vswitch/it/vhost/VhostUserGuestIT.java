@@ -9,22 +9,17 @@ import io.vswitch.it.harness.ExecResult;
 import io.vswitch.it.harness.PingResult;
 import io.vswitch.it.harness.SwitchProcess;
 import io.vswitch.it.harness.SwitchTestBase;
+import io.vswitch.it.vm.FileChecksums;
 import io.vswitch.it.vm.Guest;
 import io.vswitch.it.vm.GuestImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.Random;
 import java.util.function.Predicate;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -67,7 +62,7 @@ class VhostUserGuestIT extends SwitchTestBase {
         JsonNode tapBefore = port(a.port());
         assertTrue(vmBefore.path("offloads").asText().contains("tso4"), vmBefore::toString);
         Path file = state.resolve("to-guest.bin");
-        String sent = writeRandom(file, FILE_BYTES, 1);
+        String sent = FileChecksums.writeRandom(file, FILE_BYTES, 1);
         g.run("sleep 600 | nc -l -p 5001 > /tmp/rx &", SHORT);
         awaitGuestListening(g, 5001);
         ExecResult push = ns.exec(a.netns(), TRANSFER, "sh", "-c", "busybox nc " + g.ip + " 5001 < " + file);
@@ -84,14 +79,14 @@ class VhostUserGuestIT extends SwitchTestBase {
         g.run("rm -f /tmp/rx; killall sleep nc 2>/dev/null; true", SHORT);
 
         // Guest -> namespace: the guest's own TSO super-frames arrive whole (counted as received GSO).
-        String made = md5Of(g.run("dd if=/dev/urandom of=/tmp/tx bs=65536 count=128 2>/dev/null && md5sum /tmp/tx", SHORT));
+        String made = FileChecksums.md5Of(g.run("dd if=/dev/urandom of=/tmp/tx bs=65536 count=128 2>/dev/null && md5sum /tmp/tx", SHORT));
         Path out = state.resolve("from-guest.bin");
         BackgroundProcess listener = ns.startBackground(a.netns(), "sh", "-c", "sleep 600 | busybox nc -l -p 5002 > " + out);
         awaitNamespaceListening(a.netns(), 5002, listener);
         long gsoBefore = port(vm).path("rxGsoFrames").asLong();
         g.run("nc " + a.ip() + " 5002 < /tmp/tx", TRANSFER);
         await(SHORT, () -> sizeOf(out) == FILE_BYTES, () -> "the namespace to get " + FILE_BYTES + " bytes, has " + sizeOf(out));
-        assertEquals(made, md5(Files.readAllBytes(out)), "the namespace got the guest's file intact");
+        assertEquals(made, FileChecksums.md5(Files.readAllBytes(out)), "the namespace got the guest's file intact");
         listener.stop();
         JsonNode fromGuest = port(vm);
         assertTrue(fromGuest.path("rxGsoFrames").asLong() > gsoBefore, () -> "the guest sent super-frames: " + fromGuest);
@@ -146,7 +141,7 @@ class VhostUserGuestIT extends SwitchTestBase {
         assertTrue(g2.run("ping -c 3 -w 20 " + g1.ip, SHORT).contains("3 packets received"));
         g2.run("sleep 600 | nc -l -p 5003 > /tmp/rx &", SHORT);
         awaitGuestListening(g2, 5003);
-        String made = md5Of(g1.run("dd if=/dev/urandom of=/tmp/tx bs=65536 count=64 2>/dev/null && md5sum /tmp/tx", SHORT));
+        String made = FileChecksums.md5Of(g1.run("dd if=/dev/urandom of=/tmp/tx bs=65536 count=64 2>/dev/null && md5sum /tmp/tx", SHORT));
         g1.run("nc " + g2.ip + " 5003 < /tmp/tx", TRANSFER);
         assertEquals(made, awaitGuestFile(g2, "/tmp/rx", 64 * 65536), "guest 2 got guest 1's file intact");
 
@@ -201,7 +196,7 @@ class VhostUserGuestIT extends SwitchTestBase {
 
     private String awaitGuestFile(Guest g, String path, long bytes) {
         g.run("i=0; while [ \"$(wc -c < " + path + ")\" -lt " + bytes + " ]; do i=$((i+1)); [ $i -gt 600 ] && break; sleep 0.1; done", TRANSFER);
-        return md5Of(g.run("md5sum " + path, SHORT));
+        return FileChecksums.md5Of(g.run("md5sum " + path, SHORT));
     }
 
     private void awaitGuestListening(Guest g, int port) {
@@ -233,31 +228,6 @@ class VhostUserGuestIT extends SwitchTestBase {
             return Files.exists(file) ? Files.size(file) : 0;
         } catch (IOException e) {
             return 0;
-        }
-    }
-
-    private static String writeRandom(Path file, int bytes, long seed) throws IOException {
-        byte[] data = new byte[bytes];
-        new Random(seed).nextBytes(data);
-        Files.write(file, data);
-        return md5(data);
-    }
-
-    private static final Pattern MD5 = Pattern.compile("\\b([0-9a-f]{32})\\b");
-
-    private static String md5Of(String md5sumOutput) {
-        Matcher m = MD5.matcher(md5sumOutput);
-        if (!m.find()) {
-            throw new AssertionError("no MD5 in: " + md5sumOutput);
-        }
-        return m.group(1);
-    }
-
-    private static String md5(byte[] data) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(data));
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError(e);
         }
     }
 }

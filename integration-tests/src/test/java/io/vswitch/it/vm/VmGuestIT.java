@@ -15,17 +15,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Predicate;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -114,12 +108,12 @@ class VmGuestIT {
         JsonNode vmBefore = port(vm);
         JsonNode tapBefore = port(a.port());
         Path file = sw.stateDir().resolve("to-guest.bin");
-        String sent = writeRandom(file, TO_GUEST_BYTES, 1);
+        String sent = FileChecksums.writeRandom(file, TO_GUEST_BYTES, 1);
         g.run("sleep 600 | nc -l -p 5001 > /tmp/rx &", SHORT);
         awaitGuestListening(g, 5001);
         ExecResult push = ns.exec(a.netns(), TRANSFER, "sh", "-c", "busybox nc " + g.ip + " 5001 < " + file);
         assertEquals(0, push.exitCode(), push::describe);
-        String received = md5Of(g.run("md5sum /tmp/rx", SHORT));
+        String received = FileChecksums.md5Of(g.run("md5sum /tmp/rx", SHORT));
         assertEquals(sent, received, "the guest got the namespace's file intact");
         JsonNode vmAfter = port(vm);
         JsonNode tapAfter = port(a.port());
@@ -132,13 +126,13 @@ class VmGuestIT {
         g.run("rm -f /tmp/rx; killall sleep nc 2>/dev/null; true", SHORT);
 
         // Guest -> namespace.
-        String made = md5Of(g.run("dd if=/dev/urandom of=/tmp/tx bs=65536 count=" + FROM_GUEST_BLOCKS
+        String made = FileChecksums.md5Of(g.run("dd if=/dev/urandom of=/tmp/tx bs=65536 count=" + FROM_GUEST_BLOCKS
                 + " 2>/dev/null && md5sum /tmp/tx", SHORT));
         Path out = sw.stateDir().resolve("from-guest.bin");
         BackgroundProcess listener = ns.startBackground(a.netns(), "sh", "-c", "sleep 600 | busybox nc -l -p 5002 > " + out);
         awaitNamespaceListening(a.netns(), 5002, listener);
         g.run("nc " + a.ip() + " 5002 < /tmp/tx", TRANSFER);
-        assertEquals(made, md5(Files.readAllBytes(out)), "the namespace got the guest's file intact");
+        assertEquals(made, FileChecksums.md5(Files.readAllBytes(out)), "the namespace got the guest's file intact");
         assertEquals((long) FROM_GUEST_BLOCKS * 65536, Files.size(out));
         listener.stop();
 
@@ -291,31 +285,6 @@ class VmGuestIT {
             p = port(name);
         }
         return p;
-    }
-
-    private static String writeRandom(Path file, int bytes, long seed) throws IOException {
-        byte[] data = new byte[bytes];
-        new Random(seed).nextBytes(data);
-        Files.write(file, data);
-        return md5(data);
-    }
-
-    private static final Pattern MD5 = Pattern.compile("\\b([0-9a-f]{32})\\b");
-
-    private static String md5Of(String md5sumOutput) {
-        Matcher m = MD5.matcher(md5sumOutput);
-        if (!m.find()) {
-            throw new AssertionError("no MD5 in: " + md5sumOutput);
-        }
-        return m.group(1);
-    }
-
-    private static String md5(byte[] data) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(data));
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError(e);
-        }
     }
 
     private static void sleep(long millis) {
