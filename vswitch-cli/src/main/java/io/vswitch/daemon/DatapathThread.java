@@ -10,6 +10,7 @@ import io.vswitch.core.port.Port;
 import io.vswitch.core.port.SharedReceiveQueue;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.Epoll;
+import io.vswitch.linux.LibC;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
 import io.vswitch.metrics.WakeupHistogram;
@@ -66,7 +67,7 @@ final class DatapathThread extends Thread {
         this.wakeups = wakeups;
         this.epoll = new Epoll(2);
         try {
-            epoll.add(queue.fd(), QUEUE_TOKEN);
+            epoll.add(queue.fd(), LibC.EPOLLIN, QUEUE_TOKEN);
         } catch (ErrnoException e) {
             epoll.close();
             throw e;
@@ -93,7 +94,7 @@ final class DatapathThread extends Thread {
                 wakeups.record(framesThisWakeup);
                 framesThisWakeup = 0;
             }
-        } catch (ErrnoException | RuntimeException | Error e) {
+        } catch (RuntimeException | Error e) {
             failure = e;
             LOG.error("datapath thread {} died; its queue receives nothing until it is restarted", getName(), e);
         } finally {

@@ -3,8 +3,11 @@ package io.vswitch.linux;
 import jnr.ffi.Platform;
 
 /**
- * Readiness of many fds for one datapath thread, without allocation per wait: {@link #await} fills a
- * preallocated native {@code epoll_event} array that {@link #token} and {@link #events} read in place.
+ * An epoll set: readiness of many fds for one waiting thread, without allocation per wait. {@link #await}
+ * fills a preallocated native {@code epoll_event} array that {@link #token} and {@link #events} read in
+ * place. The one epoll wrapper: a datapath thread waits on one, and a VM port queue whose sockets come
+ * and go keeps a private one whose own {@link #fd()} it hands to its datapath thread (an epoll fd reads
+ * as ready whenever a member is), with a {@link TimerFd} among its members.
  *
  * <p><b>Level-triggered</b> (no EPOLLET), on purpose: a datapath thread reads at most a budget of
  * frames from a ready queue and moves on, so one busy port cannot starve the others; with level
@@ -28,9 +31,11 @@ import jnr.ffi.Platform;
  * <p><b>Ownership and threads.</b> This object owns the epoll fd, the wakeup eventfd and the event
  * array, and releases them in {@link #close()}. It does not own registered fds: closing one of those
  * (its last descriptor) removes it from the set by itself. {@link #await}, {@link #token} and
- * {@link #events} belong to one thread; {@link #add}/{@link #remove} may be called from any thread
- * (epoll_ctl is thread-safe) and {@link #wakeup()} from any thread, but none of them concurrently with
- * or after {@link #close()}, which the owner calls once its thread has stopped waiting.
+ * {@link #events} belong to one thread; {@link #add}, {@link #modify} and {@link #remove} may be called
+ * from any thread (epoll_ctl is thread-safe; {@code modify} takes a caller-owned scratch event so a
+ * transmitting thread waiting for EPOLLOUT allocates nothing) and {@link #wakeup()} from any thread, but
+ * none of them concurrently with or after {@link #close()}, which the owner calls once its thread has
+ * stopped waiting.
  */
 public final class Epoll implements AutoCloseable {
 
@@ -43,7 +48,8 @@ public final class Epoll implements AutoCloseable {
      * bytes of data.
      */
     private static final boolean PACKED = Platform.getNativePlatform().getCPU() == Platform.CPU.X86_64;
-    private static final int EVENT_SIZE = PACKED ? 12 : 16;
+    /** Size of one {@code epoll_event}: what a scratch buffer given to {@link #modify} must hold. */
+    public static final int EVENT_SIZE = PACKED ? 12 : 16;
     private static final int DATA_OFFSET = PACKED ? 4 : 8;
 
     private static final int ONE = 0;
@@ -82,40 +88,60 @@ public final class Epoll implements AutoCloseable {
         this.counters = new NativeBuffer(16);
         counters.putLong(ONE, 1);
         try {
-            ctlAdd(wakeupFd, WAKEUP);
+            addWithTemporaryEvent(wakeupFd, LibC.EPOLLIN, WAKEUP);
         } catch (ErrnoException e) {
             close();
             throw e;
         }
     }
 
-    /** Watches {@code fd} for EPOLLIN (level-triggered); EPOLLERR and EPOLLHUP are always reported. */
-    public void add(int fd, int token) throws ErrnoException {
+    /** The epoll fd itself, for a set that is waited on as a member of another set. */
+    public int fd() {
+        return epfd;
+    }
+
+    /**
+     * Watches {@code fd} for {@code eventMask} (EPOLLIN, EPOLLOUT; level-triggered) under {@code token};
+     * EPOLLERR and EPOLLHUP are always reported. Any thread; allocates a temporary event (cold path).
+     */
+    public void add(int fd, int eventMask, int token) throws ErrnoException {
         if (token < 0) {
             throw new IllegalArgumentException("token must be non-negative: " + token);
         }
-        ctlAdd(fd, token);
+        addWithTemporaryEvent(fd, eventMask, token);
     }
 
-    /** Stops watching {@code fd}, e.g. after it reported EPOLLERR because its TAP was deleted. */
-    public void remove(int fd) throws ErrnoException {
-        if (LIBC.epoll_ctl(epfd, LibC.EPOLL_CTL_DEL, fd, 0) < 0) {
-            throw ErrnoException.last("epoll_ctl(DEL, " + fd + ")");
-        }
+    /**
+     * Changes what a watched {@code fd} is watched for, building the event in the caller's {@code scratch}
+     * ({@link #EVENT_SIZE} bytes, not used by another thread meanwhile); any thread, allocation-free.
+     */
+    public void modify(int fd, int eventMask, int token, NativeBuffer scratch) throws ErrnoException {
+        ctl(LibC.EPOLL_CTL_MOD, fd, eventMask, token, scratch);
+    }
+
+    /**
+     * Stops watching {@code fd}, e.g. after it reported EPOLLERR because its TAP was deleted; any thread.
+     * Returns false if it was not watched.
+     */
+    public boolean remove(int fd) {
+        return LIBC.epoll_ctl(epfd, LibC.EPOLL_CTL_DEL, fd, 0) == 0;
     }
 
     /**
      * Waits up to {@code timeoutMillis} (0: poll, -1: forever) and returns how many entries
      * {@link #token}/{@link #events} now describe; 0 on timeout or signal. A {@link #wakeup()} shows
      * up as an entry with token {@link #WAKEUP} and is consumed here, so it is reported once.
+     *
+     * @throws IllegalStateException if epoll_wait fails other than by a signal: with a valid set and
+     *     array it cannot (EBADF, EFAULT, EINVAL), so this is a bug, not a condition to handle
      */
-    public int await(int timeoutMillis) throws ErrnoException {
+    public int await(int timeoutMillis) {
         int n = LIBC.epoll_wait(epfd, eventArray.address(), maxEvents, timeoutMillis);
         if (n < 0) {
             if (LibC.errno() == LibC.EINTR) {
                 return 0;
             }
-            throw ErrnoException.last("epoll_wait");
+            throw new IllegalStateException(ErrnoException.last("epoll_wait"));
         }
         for (int i = 0; i < n; i++) {
             if (token(i) == WAKEUP) {
@@ -156,13 +182,17 @@ public final class Epoll implements AutoCloseable {
         }
     }
 
-    private void ctlAdd(int fd, int token) throws ErrnoException {
-        try (NativeBuffer event = new NativeBuffer(EVENT_SIZE)) { // per call: add may run on any thread
-            event.putInt(0, LibC.EPOLLIN);
-            event.putLong(DATA_OFFSET, token & 0xffffffffL);
-            if (LIBC.epoll_ctl(epfd, LibC.EPOLL_CTL_ADD, fd, event.address()) < 0) {
-                throw ErrnoException.last("epoll_ctl(ADD, " + fd + ")");
-            }
+    private void addWithTemporaryEvent(int fd, int eventMask, int token) throws ErrnoException {
+        try (NativeBuffer event = new NativeBuffer(EVENT_SIZE)) {
+            ctl(LibC.EPOLL_CTL_ADD, fd, eventMask, token, event);
+        }
+    }
+
+    private void ctl(int op, int fd, int eventMask, int token, NativeBuffer event) throws ErrnoException {
+        event.putInt(0, eventMask);
+        event.putLong(DATA_OFFSET, token & 0xffffffffL);
+        if (LIBC.epoll_ctl(epfd, op, fd, event.address()) < 0) {
+            throw ErrnoException.last("epoll_ctl(" + (op == LibC.EPOLL_CTL_ADD ? "ADD" : "MOD") + ", " + fd + ")");
         }
     }
 }

@@ -41,7 +41,7 @@ class EpollBenchmarkTest {
                     NettyEpollWait nettyWait = new NettyEpollWait(netty);
                     Selector selector = NativeSelectorProvider.getInstance().openSelector();
                     NativeDeviceChannel channel = new NativeDeviceChannel(enxio)) { // owns and closes enxio's fd
-                epoll.add(ours, 0);
+                epoll.add(ours, LibC.EPOLLIN, 0);
                 channel.configureBlocking(false);
                 channel.register(selector, SelectionKey.OP_READ);
                 // Interleave the three so that frequency drift or noise hits them alike.

@@ -37,7 +37,7 @@ class EpollTest {
 
     @Test
     void reportsReadyFdUntilDrained() throws Exception {
-        epoll.add(efd, 7);
+        epoll.add(efd, LibC.EPOLLIN, 7);
         assertEquals(0, epoll.await(0));
         signal();
         for (int round = 0; round < 2; round++) { // level-triggered: reported again while unread
@@ -54,13 +54,7 @@ class EpollTest {
 
     @Test
     void wakeupInterruptsABlockedAwaitOnce() throws Exception {
-        CompletableFuture<Integer> token = CompletableFuture.supplyAsync(() -> {
-            try {
-                return epoll.await(-1) == 1 ? epoll.token(0) : null;
-            } catch (ErrnoException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<Integer> token = CompletableFuture.supplyAsync(() -> epoll.await(-1) == 1 ? epoll.token(0) : null);
         Thread.sleep(100);
         assertTrue(!token.isDone(), "await(-1) returned without an event");
         epoll.wakeup();
@@ -70,12 +64,51 @@ class EpollTest {
 
     @Test
     void rejectsNegativeTokens() {
-        assertThrows(IllegalArgumentException.class, () -> epoll.add(efd, -1));
+        assertThrows(IllegalArgumentException.class, () -> epoll.add(efd, LibC.EPOLLIN, -1));
+    }
+
+    @Test
+    void modifyChangesWhatIsReportedWithoutAllocating() throws Exception {
+        epoll.add(efd, LibC.EPOLLIN, 5);
+        assertEquals(0, epoll.await(0), "an empty eventfd is not readable");
+        try (NativeBuffer scratch = new NativeBuffer(Epoll.EVENT_SIZE)) {
+            epoll.modify(efd, LibC.EPOLLIN | LibC.EPOLLOUT, 6, scratch);
+            assertEquals(1, epoll.await(0), "an eventfd far from its limit is writable");
+            assertEquals(6, epoll.token(0));
+            assertEquals(LibC.EPOLLOUT, epoll.events(0));
+            assertNoAllocation("Epoll.modify", 100_000, () -> {
+                epoll.modify(efd, LibC.EPOLLIN | LibC.EPOLLOUT, 6, scratch);
+                return 0;
+            });
+            epoll.modify(efd, LibC.EPOLLIN, 5, scratch);
+            assertEquals(0, epoll.await(0));
+        }
+    }
+
+    @Test
+    void aSetIsReadableInAnOuterSetWhileAMemberIsReady() throws Exception {
+        try (Epoll outer = new Epoll(2)) {
+            outer.add(epoll.fd(), LibC.EPOLLIN, 1);
+            epoll.add(efd, LibC.EPOLLIN, 2);
+            assertEquals(0, outer.await(0));
+            signal();
+            assertEquals(1, outer.await(0));
+            assertEquals(1, outer.token(0));
+            assertEquals(1, epoll.await(0), "the inner set names the member");
+            assertEquals(2, epoll.token(0));
+            assertEquals(8, LIBC.read(efd, counter.address(), 8));
+            assertEquals(0, outer.await(0));
+        }
+    }
+
+    @Test
+    void removingAnUnwatchedFdSaysSo() {
+        assertTrue(!epoll.remove(efd));
     }
 
     @Test
     void awaitDoesNotAllocate() throws Exception {
-        epoll.add(efd, 3);
+        epoll.add(efd, LibC.EPOLLIN, 3);
         signal();
         assertNoAllocation("Epoll.await+token+events", 100_000,
                 () -> epoll.await(0) + epoll.token(0) + epoll.events(0));

@@ -60,7 +60,7 @@ final class LinkWatcher implements AutoCloseable {
                 throw ErrnoException.last("bind rtnetlink RTMGRP_LINK");
             }
             ep = new Epoll(2);
-            ep.add(sock, NETLINK);
+            ep.add(sock, LibC.EPOLLIN, NETLINK);
         } catch (ErrnoException | RuntimeException e) {
             if (ep != null) {
                 ep.close();
@@ -89,7 +89,7 @@ final class LinkWatcher implements AutoCloseable {
                     }
                 }
             }
-        } catch (ErrnoException | RuntimeException e) {
+        } catch (RuntimeException e) {
             LOG.error("port {}: link watcher stopped, link changes are no longer followed: {}", port.name(), e.toString());
         }
     }

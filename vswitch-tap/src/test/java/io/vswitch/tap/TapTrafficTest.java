@@ -79,8 +79,8 @@ class TapTrafficTest {
             assertEquals(VNET + frameLength, written, () -> "writev errno " + LibC.errno());
             assertEquals(rxBefore + 1, rxPackets(netns, name), "the kernel did not count our frame");
 
-            epoll.add(tap.fd(0), 0);
-            epoll.add(tap.fd(1), 1);
+            epoll.add(tap.fd(0), LibC.EPOLLIN, 0);
+            epoll.add(tap.fd(1), LibC.EPOLLIN, 1);
             byte[] reply = awaitArpReply(tap, epoll);
             assertNotNull(reply, "no ARP reply within 5 s");
             ByteBuffer frame = ByteBuffer.wrap(reply);
@@ -103,7 +103,7 @@ class TapTrafficTest {
         try (TapDevice tap = TapDevice.open(name, 2); Epoll epoll = new Epoll(8)) {
             tap.setUp(true);
             for (int q = 0; q < 2; q++) {
-                epoll.add(tap.fd(q), q);
+                epoll.add(tap.fd(q), LibC.EPOLLIN, q);
             }
             drain(tap);
             assertEquals(-1, LIBC.read(tap.fd(0), mem.address() + RX, RX_SIZE));
@@ -140,7 +140,7 @@ class TapTrafficTest {
         String netns = sandbox.netns();
         try (TapDevice tap = TapDevice.open(name, 1); Epoll epoll = new Epoll(8)) {
             tap.moveToNetns(netns);
-            epoll.add(tap.fd(0), 0);
+            epoll.add(tap.fd(0), LibC.EPOLLIN, 0);
             ip("netns", "del", netns);
             assertEquals(1, epoll.await(5000), "no event after the namespace was deleted");
             assertTrue((epoll.events(0) & LibC.EPOLLERR) != 0, "events 0x" + Integer.toHexString(epoll.events(0)));

@@ -1,6 +1,6 @@
 package io.vswitch.vm;
 
-import io.vswitch.linux.EventSet;
+import io.vswitch.linux.Epoll;
 import io.vswitch.linux.UnixAddress;
 import io.vswitch.core.alloc.Chunk;
 import io.vswitch.core.alloc.FragAllocator;
@@ -12,6 +12,7 @@ import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
+import io.vswitch.linux.TimerFd;
 import io.vswitch.linux.PollableQueue;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -47,6 +48,7 @@ public final class VmDgramPort extends VmPort {
     static final int SEND_BUFFER = 1 << 20;
 
     private static final int DATA = 1;
+    private static final int TIMER = 2;
     private static final int SEND_FLAGS = LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL;
     // struct msghdr (LP64): name 0, namelen 8, iov 16, iovlen 24, control 32, controllen 40, flags 48
     private static final int MSG_NAME = 0;
@@ -68,7 +70,9 @@ public final class VmDgramPort extends VmPort {
     private final NativeBuffer unspecified = new NativeBuffer(16);
     private final long probeNanos;
     private final int fd;
-    private final EventSet events;
+    /** The queue's private set (the socket and the probe timer); its fd is what the datapath thread waits on. */
+    private final Epoll events;
+    private final TimerFd probeTimer;
     private final Queue queue;
     private final AtomicBoolean peerUp = new AtomicBoolean();
     private volatile boolean closed;
@@ -85,7 +89,8 @@ public final class VmDgramPort extends VmPort {
         }
         this.peer = new UnixAddress(this.peerPath);
         this.address = new UnixAddress(socketPath());
-        EventSet ev = null;
+        Epoll ev = null;
+        TimerFd tm = null;
         int sock = -1;
         try {
             sock = bindSocket(LibC.SOCK_DGRAM, address);
@@ -98,12 +103,17 @@ public final class VmDgramPort extends VmPort {
                     SYS.setsockopt(sock, LibC.SOL_SOCKET, LibC.SO_RCVBUF, value.address(), 4);
                 }
             }
-            ev = new EventSet();
+            ev = new Epoll(4);
+            tm = new TimerFd();
             ev.add(sock, LibC.EPOLLIN, DATA);
-            ev.firePeriodically(probeNanos, System.nanoTime());
+            ev.add(tm.fd(), LibC.EPOLLIN, TIMER);
+            tm.firePeriodically(probeNanos, System.nanoTime());
         } catch (IOException | RuntimeException e) {
             if (ev != null) {
                 ev.close();
+            }
+            if (tm != null) {
+                tm.close();
             }
             if (sock >= 0) {
                 LIBC.close(sock);
@@ -116,6 +126,7 @@ public final class VmDgramPort extends VmPort {
         }
         this.fd = sock;
         this.events = ev;
+        this.probeTimer = tm;
         this.queue = new Queue();
         probePeer();
         warnIfShortQueue();
@@ -220,6 +231,7 @@ public final class VmDgramPort extends VmPort {
         peerUp.set(false);
         LIBC.close(fd);
         events.close();
+        probeTimer.close();
         queue.close();
         removeSocketFile();
         address.close();
@@ -323,13 +335,13 @@ public final class VmDgramPort extends VmPort {
 
         private void serviceTimer() {
             long now = System.nanoTime();
-            if (now - events.timerDeadline() < 0) {
+            if (!probeTimer.due(now)) {
                 return;
             }
-            int ready = events.poll();
+            int ready = events.await(0);
             for (int i = 0; i < ready; i++) {
-                if (events.token(i) == EventSet.TIMER) {
-                    events.timerFired(now, probeNanos);
+                if (events.token(i) == TIMER) {
+                    probeTimer.fired(now, probeNanos);
                     probePeer();
                 }
             }

@@ -1,6 +1,6 @@
 package io.vswitch.vm;
 
-import io.vswitch.linux.EventSet;
+import io.vswitch.linux.Epoll;
 import io.vswitch.linux.UnixAddress;
 import com.kenai.jffi.MemoryIO;
 import io.vswitch.core.alloc.FragAllocator;
@@ -12,6 +12,7 @@ import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
+import io.vswitch.linux.TimerFd;
 import io.vswitch.linux.PollableQueue;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -55,6 +56,7 @@ public final class VmStreamPort extends VmPort {
     static final int PREFIX = 4;
     private static final int LISTEN = 1;
     private static final int CONN = 2;
+    private static final int TIMER = 3;
     private static final int SO_PEERCRED = 17;
     private static final int STAGING_MIN = 128 * 1024;
     private static final int SEND_FLAGS = LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL;
@@ -71,7 +73,9 @@ public final class VmStreamPort extends VmPort {
     private final int sendBuffer;
     private final UnixAddress address;
     private final int listenFd;
-    private final EventSet events;
+    /** The queue's private set (listening socket, guest connection, timer); its fd is what the datapath thread waits on. */
+    private final Epoll events;
+    private final TimerFd timer;
     private final Queue queue;
     /** The guest's connection, or null; replaced only by the datapath thread (and close). */
     private volatile Connection conn;
@@ -87,18 +91,24 @@ public final class VmStreamPort extends VmPort {
             throw new IllegalArgumentException("stall timeout must be positive");
         }
         this.address = new UnixAddress(socketPath());
-        EventSet ev = null;
+        Epoll ev = null;
+        TimerFd tm = null;
         int fd = -1;
         try {
             fd = bindSocket(LibC.SOCK_STREAM, address);
             if (SYS.listen(fd, 4) < 0) {
                 throw new ErrnoException("listen(" + socketPath() + ")", LibC.errno());
             }
-            ev = new EventSet();
+            ev = new Epoll(8);
+            tm = new TimerFd();
+            ev.add(tm.fd(), LibC.EPOLLIN, TIMER);
             ev.add(fd, LibC.EPOLLIN, LISTEN);
         } catch (IOException | RuntimeException e) {
             if (ev != null) {
                 ev.close();
+            }
+            if (tm != null) {
+                tm.close();
             }
             if (fd >= 0) {
                 LIBC.close(fd);
@@ -109,6 +119,7 @@ public final class VmStreamPort extends VmPort {
         }
         this.listenFd = fd;
         this.events = ev;
+        this.timer = tm;
         this.queue = new Queue();
     }
 
@@ -180,6 +191,7 @@ public final class VmStreamPort extends VmPort {
         }
         LIBC.close(listenFd);
         events.close();
+        timer.close();
         queue.close();
         removeSocketFile();
         address.close();
@@ -192,7 +204,7 @@ public final class VmStreamPort extends VmPort {
         /** Unsent bytes of the last frame, at [pendingOffset, pendingOffset + pendingLength). */
         final NativeBuffer pending;
         /** epoll_event scratch for switching EPOLLOUT on and off under this connection's lock. */
-        final NativeBuffer event = new NativeBuffer(EventSet.EVENT_SIZE);
+        final NativeBuffer event = new NativeBuffer(Epoll.EVENT_SIZE);
         int pendingOffset;
         int pendingLength;
         /** Set (under the lock) when EPOLLOUT was asked for; read racily by the datapath thread. */
@@ -255,7 +267,7 @@ public final class VmStreamPort extends VmPort {
             Connection c = conn;
             int n = c == null ? 0 : readFrames(c, batch);
             long now = System.nanoTime();
-            if (n == 0 || dueNow(now)) {
+            if (n == 0 || timer.due(now)) {
                 serviceEvents(now);
             } else {
                 Connection current = conn;
@@ -264,11 +276,6 @@ public final class VmStreamPort extends VmPort {
                 }
             }
             return n;
-        }
-
-        private boolean dueNow(long now) {
-            long deadline = events.timerDeadline();
-            return deadline != 0 && now - deadline >= 0;
         }
 
         /**
@@ -301,7 +308,7 @@ public final class VmStreamPort extends VmPort {
                     }
                     if (!allocator.allocate(frame, length)) {
                         // Out of buffers until this batch is released: come back right after.
-                        events.fireAt(System.nanoTime(), System.nanoTime());
+                        timer.fireAt(System.nanoTime(), System.nanoTime());
                         return n;
                     }
                     IO.copyMemory(base + readOffset + PREFIX, frame.address(), length);
@@ -349,19 +356,19 @@ public final class VmStreamPort extends VmPort {
             }
             if (writeOffset > readOffset) {
                 // A frame has started but not finished: make sure we look again if nothing more comes.
-                events.fireAt(lastReadNanos + stallNanos, System.nanoTime());
+                timer.fireAt(lastReadNanos + stallNanos, System.nanoTime());
             }
             return n;
         }
 
         /** Timer, room to write, and new connections: what the private epoll set says is ready. */
         private void serviceEvents(long now) {
-            int ready = events.poll();
+            int ready = events.await(0);
             boolean listenReady = false;
             for (int i = 0; i < ready; i++) {
                 int token = events.token(i);
-                if (token == EventSet.TIMER) {
-                    events.timerFired(now, 0);
+                if (token == TIMER) {
+                    timer.fired(now, 0);
                     onTimer(now);
                 } else if (token == CONN) {
                     Connection c = conn;
@@ -393,7 +400,7 @@ public final class VmStreamPort extends VmPort {
                 drop(c, Event.STALLED, (writeOffset - readOffset) + " bytes of an unfinished frame and nothing more for "
                         + idle / 1_000_000 + " ms");
             } else {
-                events.fireAt(lastReadNanos + stallNanos, now);
+                timer.fireAt(lastReadNanos + stallNanos, now);
             }
         }
 

@@ -3,6 +3,7 @@ package io.vswitch.vm;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.linux.Epoll;
+import io.vswitch.linux.LibC;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
 import java.time.Duration;
@@ -29,7 +30,7 @@ final class QueueDriver implements AutoCloseable {
     QueueDriver(PollableQueue queue) throws ErrnoException {
         this.queue = queue;
         this.epoll = new Epoll(2);
-        epoll.add(queue.fd(), 0);
+        epoll.add(queue.fd(), LibC.EPOLLIN, 0);
     }
 
     /** One wait of at most {@code millis} and, if the fd was ready, one drain. */

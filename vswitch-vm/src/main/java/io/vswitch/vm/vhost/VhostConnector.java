@@ -72,7 +72,7 @@ final class VhostConnector {
             ep = new Epoll(4);
             if (port.mode() == VhostUserPort.Mode.SERVER) {
                 fd = listen();
-                ep.add(fd, LISTEN);
+                ep.add(fd, LibC.EPOLLIN, LISTEN);
             }
         } catch (IOException | RuntimeException e) {
             if (fd >= 0) {
@@ -182,22 +182,17 @@ final class VhostConnector {
 
     /** Waits up to {@code millis} (-1: forever) for the connection or listener; returns its token, or 0. */
     private int await(int millis) {
-        try {
-            int n = epoll.await(millis);
-            int result = 0;
-            for (int i = 0; i < n; i++) {
-                int token = epoll.token(i);
-                if (token == CONN) {
-                    result = CONN;
-                } else if (token == LISTEN && result == 0) {
-                    result = LISTEN;
-                }
+        int n = epoll.await(millis);
+        int result = 0;
+        for (int i = 0; i < n; i++) {
+            int token = epoll.token(i);
+            if (token == CONN) {
+                result = CONN;
+            } else if (token == LISTEN && result == 0) {
+                result = LISTEN;
             }
-            return running ? result : 0;
-        } catch (ErrnoException e) {
-            LOG.warn("port {}: epoll failed: {}", port.name(), e.getMessage());
-            return 0;
         }
+        return running ? result : 0;
     }
 
     private void pause(long millis) {
@@ -208,7 +203,7 @@ final class VhostConnector {
 
     private void serve(int fd) {
         try {
-            epoll.add(fd, CONN);
+            epoll.add(fd, LibC.EPOLLIN, CONN);
         } catch (ErrnoException e) {
             LIBC.close(fd);
             return;
@@ -228,11 +223,7 @@ final class VhostConnector {
                 }
             }
         } finally {
-            try {
-                epoll.remove(fd);
-            } catch (ErrnoException e) {
-                // closing removes it anyway
-            }
+            epoll.remove(fd);
             LIBC.close(fd);
             device.reset();
             fds.closeReceived();

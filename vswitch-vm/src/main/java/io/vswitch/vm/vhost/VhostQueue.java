@@ -9,10 +9,11 @@ import io.vswitch.core.frame.VnetHeader;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.ErrnoException;
-import io.vswitch.linux.EventSet;
+import io.vswitch.linux.Epoll;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import io.vswitch.linux.PollableQueue;
+import io.vswitch.linux.TimerFd;
 
 /**
  * Queue pair {@code q} of a {@link VhostUserPort}: ring {@code 2q} is the guest's RX (we write
@@ -35,6 +36,7 @@ import io.vswitch.linux.PollableQueue;
  */
 final class VhostQueue implements PollableQueue {
     static final int KICK = 1;
+    private static final int TIMER = 2;
     /** The most a TX chain may carry: a virtio-net header and the largest frame. */
     static final long MAX_TX_CHAIN = VnetHeader.SIZE + FragAllocator.MAX_LARGE_FRAME;
     /** Cap on what we look at in one guest RX chain (far more than any frame needs). */
@@ -51,9 +53,12 @@ final class VhostQueue implements PollableQueue {
     final SplitVirtqueue tx;
     private final VhostCounters counters;
     private final FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
-    private final EventSet events;
-    /** Scratch for the control thread's epoll_ctl calls on {@link #events}. */
-    private final NativeBuffer controlEvent = new NativeBuffer(EventSet.EVENT_SIZE);
+    /** The queue's private set (the TX kick and the timer); its fd is what the datapath thread waits on. */
+    private final Epoll events;
+    /** Armed when the allocator refused a frame, to come back once the batch is released. */
+    private final TimerFd retryTimer;
+    /** Where the control thread builds the kick it sends when it starts watching a new kick fd. */
+    private final NativeBuffer controlKick = new NativeBuffer(8);
     /** Where the receiving thread reads the kick counter into. */
     private final NativeBuffer kickScratch = new NativeBuffer(8);
 
@@ -64,7 +69,20 @@ final class VhostQueue implements PollableQueue {
         this.rx = rx;
         this.tx = tx;
         this.counters = counters;
-        this.events = new EventSet();
+        Epoll set = new Epoll(4);
+        TimerFd timer = null;
+        try {
+            timer = new TimerFd();
+            set.add(timer.fd(), LibC.EPOLLIN, TIMER);
+        } catch (ErrnoException | RuntimeException e) {
+            if (timer != null) {
+                timer.close();
+            }
+            set.close();
+            throw e;
+        }
+        this.events = set;
+        this.retryTimer = timer;
     }
 
     @Override
@@ -89,13 +107,13 @@ final class VhostQueue implements PollableQueue {
         }
         if (newFd >= 0) {
             try {
-                events.add(newFd, LibC.EPOLLIN, KICK, controlEvent);
+                events.add(newFd, LibC.EPOLLIN, KICK);
             } catch (ErrnoException e) {
                 VhostUserPort.log().warn("port {}: cannot watch the kick of queue {}: {}", port.name(), index, e.getMessage());
             }
             // The guest may have queued frames before we watched: look once.
-            IO.putLong(controlEvent.address(), 1);
-            LibC.INSTANCE.write(newFd, controlEvent.address(), 8);
+            IO.putLong(controlKick.address(), 1);
+            LibC.INSTANCE.write(newFd, controlKick.address(), 8);
         }
     }
 
@@ -104,11 +122,8 @@ final class VhostQueue implements PollableQueue {
         if (port.isClosed()) {
             return -1;
         }
-        if (events.poll() > 0 && events.timerDeadline() != 0) {
-            long now = System.nanoTime();
-            if (now - events.timerDeadline() >= 0) {
-                events.timerFired(now, 0);
-            }
+        if (retryTimer.deadline() != 0) {
+            consumeRetryTimer();
         }
         int n = 0;
         SplitVirtqueue ring = tx;
@@ -133,7 +148,7 @@ final class VhostQueue implements PollableQueue {
                 }
                 if (!allocator.allocate(frame, length)) {
                     long now = System.nanoTime();
-                    events.fireAt(now, now);
+                    retryTimer.fireAt(now, now);
                     break;
                 }
                 ring.copyChainTo(frame.address() - VnetHeader.SIZE);
@@ -145,6 +160,20 @@ final class VhostQueue implements PollableQueue {
             ring.publish(before);
         }
         return n;
+    }
+
+    /**
+     * Consumes the retry timer once it has fired. Asking the set, not comparing deadlines: the timer
+     * expires a little after the deadline it was computed from, and consuming it early would leave it
+     * reported ready, and the datapath thread woken, on every wait from then on.
+     */
+    private void consumeRetryTimer() {
+        int ready = events.await(0);
+        for (int i = 0; i < ready; i++) {
+            if (events.token(i) == TIMER) {
+                retryTimer.fired(System.nanoTime(), 0);
+            }
+        }
     }
 
     @Override
@@ -183,7 +212,8 @@ final class VhostQueue implements PollableQueue {
     /** After the datapath thread has stopped and the rings were reset. */
     void close() {
         events.close();
-        controlEvent.close();
+        retryTimer.close();
+        controlKick.close();
         kickScratch.close();
     }
 }
