@@ -262,9 +262,15 @@ public final class Frame {
         return csumOffset;
     }
 
-    /** True if the frame is a GSO super-frame that a port without offloads must get segmented. */
+    /**
+     * True if the header claims a GSO super-frame, which a port without offloads must get segmented.
+     * Any type but GSO_NONE claims one, the ECN bit alone included: like the kernel's
+     * {@code virtio_net_hdr_to_skb}, the {@link io.vswitch.core.gso.Segmenter} then drops a type it
+     * does not know as {@link DropReason#BAD_VNET_HEADER}, instead of it reaching a guest or TAP that
+     * would refuse the header.
+     */
     public boolean isGso() {
-        return (gsoType & ~VnetHeader.GSO_ECN) != VnetHeader.GSO_NONE;
+        return gsoType != VnetHeader.GSO_NONE;
     }
 
     /** True if the frame's L4 checksum is still to be computed (NEEDS_CSUM). */

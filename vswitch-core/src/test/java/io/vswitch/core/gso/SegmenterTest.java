@@ -124,6 +124,19 @@ class SegmenterTest {
         assertEquals(2, counters.drops(io.vswitch.core.frame.DropReason.TOO_BIG_FOR_TUNNEL));
     }
 
+    /**
+     * Found by HostileFrameFuzzTest: a header with the ECN bit and no GSO type passed as a plain frame,
+     * and its gso_type reached guests and TAPs, whose virtio_net_hdr_to_skb refuses it.
+     */
+    @Test
+    void anEcnBitWithoutAGsoTypeIsABadHeader() {
+        Frame f = load(Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1, 100));
+        f.setOffload(0, VnetHeader.GSO_ECN, 0, 0, 0, 0);
+        segmenter.send(f, out.queue(0), counters);
+        assertEquals(0, out.drain().size());
+        assertEquals(1, counters.drops(DropReason.BAD_VNET_HEADER));
+    }
+
     @Test
     void referenceMatchesRfc1071Example() {
         // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2, so the checksum is 220d.

@@ -403,7 +403,9 @@ final class SplitVirtqueue {
         int savedUsed = usedIndex;
         int copied = 0;
         int buffers = 0;
-        long numBuffersAt = 0;
+        // Each byte of num_buffers on its own: the guest may split the header over two descriptors.
+        long numBuffersLow = 0;
+        long numBuffersHigh = 0;
         while (copied < length) {
             int room = nextChain(true, maxBytes);
             if (room < 0 || (!mergeable && buffers > 0)) {
@@ -414,8 +416,11 @@ final class SplitVirtqueue {
             int written = 0;
             for (int s = 0; s < segmentCount && copied < length; s++) {
                 int n = Math.min(segmentLength[s], length - copied);
-                if (copied <= 10 && copied + n >= 12) {
-                    numBuffersAt = segmentAddress[s] + (10 - copied);
+                if (copied <= 10 && copied + n > 10) {
+                    numBuffersLow = segmentAddress[s] + (10 - copied);
+                }
+                if (copied <= 11 && copied + n > 11) {
+                    numBuffersHigh = segmentAddress[s] + (11 - copied);
                 }
                 IO.copyMemory(from + copied, segmentAddress[s], n);
                 copied += n;
@@ -424,8 +429,9 @@ final class SplitVirtqueue {
             consumeChain(written);
             buffers++;
         }
-        if (numBuffersAt != 0) {
-            IO.putShort(numBuffersAt, (short) buffers);
+        if (numBuffersHigh != 0) { // little-endian, as every virtio 1.x field
+            IO.putByte(numBuffersLow, (byte) buffers);
+            IO.putByte(numBuffersHigh, (byte) (buffers >>> 8));
         }
         publish(savedUsed);
         return true;
