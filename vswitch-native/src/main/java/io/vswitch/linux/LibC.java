@@ -264,6 +264,10 @@ public interface LibC {
     @SaveError
     int ftruncate(int fd, long length);
 
+    /** {@code stat} is the address of a {@code struct stat} (see {@link SharedMemory#fileSize}); glibc 2.33+ exports it. */
+    @SaveError
+    int fstat(int fd, long stat);
+
     /** {@code msg} is the address of a {@code struct msghdr} (see {@link FdPassing}). */
     @SaveError
     @ssize_t long sendmsg(int fd, long msg, int flags);

@@ -187,7 +187,9 @@ class HostileFrameFuzzTest {
                 assertEquals(expected[i], out[i], "byte " + i + " changed by the checksum completion");
             }
         }
-        assertEquals(0xffff, fold(sum(out, start, out.length - start) + partial), "completed checksum verifies");
+        if (csumOffset % 2 == 0) { // at an odd offset the sum is stored across two words: valid for no one, as in the kernel
+            assertEquals(0xffff, fold(sum(out, start, out.length - start) + partial), "completed checksum verifies");
+        }
     }
 
     /** Segments of a super-frame: each a valid packet, together carrying its payload. */

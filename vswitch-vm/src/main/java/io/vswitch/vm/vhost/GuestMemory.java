@@ -14,7 +14,8 @@ import java.util.List;
  * own virtual addresses): both return a host address only when the whole range lies inside one
  * region, and 0 otherwise, whatever the guest wrote (overflowing sums and huge lengths included).
  * A range that crosses from one region into the next is refused too (QEMU 7.2 puts a 256 MiB guest in
- * one region; larger guests split at the PCI hole, where no buffer can straddle anyway).
+ * one region; larger guests split at the PCI hole, where no buffer can straddle anyway). A region that
+ * runs past the end of its file is refused when the table arrives: its pages past the end would fault.
  *
  * <p>Immutable after construction and read by any datapath thread; {@link #close()} unmaps, so it
  * may run only once no thread can still use an address it returned (see {@link SplitVirtqueue}: each
@@ -55,6 +56,14 @@ final class GuestMemory implements AutoCloseable {
                         || overlaps(userStart[i], size[i], userStart[j], size[j])) {
                     throw new BadRequest(VhostEvent.OVERLAPPING_REGIONS, "regions " + j + " and " + i + " overlap");
                 }
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            long file = SharedMemory.fileSize(fds[i]);
+            if (mmapOffset[i] + size[i] > file) {
+                // Mapping it would work, but the first access past the file's end would raise SIGBUS.
+                throw new BadRequest(VhostEvent.BAD_MEMORY_TABLE, "region " + i + " ends at byte " + (mmapOffset[i] + size[i])
+                        + " of its file, which has " + file);
             }
         }
         long[] host = new long[n];

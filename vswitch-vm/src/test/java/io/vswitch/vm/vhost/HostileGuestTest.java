@@ -296,6 +296,14 @@ class HostileGuestTest {
     }
 
     @Test
+    void aMemoryTableLargerThanItsFileResetsTheConnection() throws Exception {
+        // Mapping 32 MiB of a 16 MiB memfd succeeds; the first ring access past 16 MiB would raise SIGBUS.
+        guest.setMemTable(new long[][] {{0, 2 * FakeGuest.MEMORY, FakeGuest.USER_BASE, 0}}, new int[] {guest.memfd});
+        VhostUserPortTest.until(() -> !port.connected(), "the connection reset");
+        assertEquals(1, port.count(VhostEvent.BAD_MEMORY_TABLE));
+    }
+
+    @Test
     void aMalformedHeaderResetsTheConnection() throws Exception {
         guest.requestRaw(VhostRequest.SET_FEATURES.code, VhostMessage.VERSION, new long[] {1, 2}, new int[0], false);
         VhostUserPortTest.until(() -> !port.connected(), "the connection reset");

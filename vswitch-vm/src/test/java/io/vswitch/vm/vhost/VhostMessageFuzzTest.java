@@ -17,6 +17,8 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 
@@ -92,7 +94,7 @@ class VhostMessageFuzzTest {
                 LibC.INSTANCE.close(eventFd);
             }
         }
-        VhostUserPortTest.until(() -> port.count(VhostEvent.DISCONNECTED) == connections + 1, "the connection counted closed");
+        await(() -> port.count(VhostEvent.DISCONNECTED) == connections + 1, "the fuzzed connection counted closed");
         assertEquals(alive ? resetsBefore : resetsBefore + 1, resets(),
                 (alive ? "the back-end still answers, so nothing was refused: " : "the back-end reset the connection, once, counted: ")
                         + port.eventCounts());
@@ -208,7 +210,7 @@ class VhostMessageFuzzTest {
     private static void assertProperFrontEndServed() throws Exception {
         try (FakeGuest g = new FakeGuest(port.socketPath(), 2)) {
             g.start(FakeGuest.FEATURES);
-            VhostUserPortTest.until(port::linkUp, "a proper front-end after the fuzzed one");
+            await(port::linkUp, "a proper front-end's link after the fuzzed one");
             byte[] f = VhostUserPortTest.frame(300, 4);
             g.transmit(1, new byte[VnetHeader.SIZE], f);
             List<Frame> got = VhostUserPortTest.receive(port.queue(0), BATCH, 1);
@@ -216,7 +218,18 @@ class VhostMessageFuzzTest {
             got.get(0).release();
         }
         long closed = port.count(VhostEvent.CONNECTED);
-        VhostUserPortTest.until(() -> port.count(VhostEvent.DISCONNECTED) == closed, "the proper front-end counted closed");
+        await(() -> port.count(VhostEvent.DISCONNECTED) == closed, "the proper front-end counted closed");
+    }
+
+    /** Like {@link VhostUserPortTest#until}, polling finely: this runs two or three times per input. */
+    private static void await(BooleanSupplier condition, String what) {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what + ": " + port.eventCounts());
+            }
+            LockSupport.parkNanos(50_000);
+        }
     }
 
     private static long resets() {
