@@ -41,12 +41,13 @@ public final class Segmenter {
      * Writes {@code frame}'s checksum in place if it still needs one (NEEDS_CSUM): the field at
      * csum_start + csum_offset holds the pseudo-header sum, as the kernel leaves it.
      *
-     * @return false if the offsets point outside the frame
+     * @return false if the offsets point outside the frame: past its end, or before its start (a
+     *     csum_start inside a priority tag that was popped since)
      */
     public static boolean completeChecksum(Frame frame) {
         int from = frame.csumStart();
         int field = from + frame.csumOffset();
-        if (from >= frame.length() || field + 2 > frame.length()) {
+        if (from < 0 || from >= frame.length() || field + 2 > frame.length()) {
             return false;
         }
         ByteBuffer b = frame.buffer();

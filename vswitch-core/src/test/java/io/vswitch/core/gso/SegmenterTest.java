@@ -137,6 +137,22 @@ class SegmenterTest {
         assertEquals(1, counters.drops(DropReason.BAD_VNET_HEADER));
     }
 
+    /**
+     * Found by HostileFrameFuzzTest: csum_start 0 on a priority-tagged frame becomes -4 once the tag is
+     * popped, and the checksum was summed from the headroom and written over the destination MAC.
+     */
+    @Test
+    void aPartialChecksumStartingBeforeTheFrameIsABadHeader() {
+        Frame f = load(Frames.tagged(Frames.udp4(B, A, 0xc6120001, 0xc6120002, 1, 2, 20), 0x8100, 0));
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_NONE, 0, 0, 0, 4);
+        io.vswitch.core.vlan.VlanTags.pop(f);
+        byte[] popped = f.toBytes();
+        segmenter.send(f, out.queue(0), counters);
+        assertEquals(0, out.drain().size());
+        assertEquals(1, counters.drops(DropReason.BAD_VNET_HEADER));
+        assertEquals(java.util.Arrays.toString(popped), java.util.Arrays.toString(f.toBytes()), "the frame is left as it was");
+    }
+
     @Test
     void referenceMatchesRfc1071Example() {
         // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2, so the checksum is 220d.
