@@ -112,13 +112,15 @@ public class PacketPathBenchmark {
         wireVector = new NativeBuffer((long) BATCH * (MMSGHDR + 16) + FRAME_LENGTH);
         prepareWireFrames();
         if (rx.equals("recvmmsg") || rx.equals("ring")) {
-            rxFd = PacketSocket.open(portSide, NetDevice.ifindex(portSide));
+            rxFd = PacketSocket.open(portSide);
+            PacketSocket.bind(rxFd, NetDevice.ifindex(portSide), portSide);
             if (rx.equals("ring")) {
                 mapRing();
             }
         }
         if (!tx.equals("writev-bypass")) {
-            txFd = PacketSocket.open(portSide, NetDevice.ifindex(portSide));
+            txFd = PacketSocket.open(portSide);
+            PacketSocket.bind(txFd, NetDevice.ifindex(portSide), portSide);
             if (tx.equals("writev-qdisc")) {
                 setInt(txFd, PacketSocket.PACKET_QDISC_BYPASS, 0);
             }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vswitch.control.ControlException;
+import io.vswitch.control.JsonLines;
 import io.vswitch.daemon.PortSpec;
 import java.util.List;
 import picocli.CommandLine.ArgGroup;
@@ -106,7 +107,7 @@ final class PortCommands {
             } catch (IllegalArgumentException e) {
                 throw new ControlException(ControlException.INVALID_ARGUMENT, e.getMessage());
             }
-            ObjectNode args = io.vswitch.control.Protocol.JSON.valueToTree(spec);
+            ObjectNode args = JsonLines.object(spec);
             JsonNode result = client.call("add-port", args);
             return client.print(result, () -> System.out.println("added port " + result.path("name").asText()
                     + " (" + result.path("type").asText() + ", " + result.path("vlanMode").asText() + ")"));

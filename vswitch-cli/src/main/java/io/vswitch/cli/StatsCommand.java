@@ -59,7 +59,7 @@ final class StatsCommand extends ClientCommand {
     private static String render(JsonNode result, Map<String, long[]> previous, double seconds) {
         Table t = seconds > 0
                 ? new Table("PORT", "Q", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "RX-PPS", "TX-PPS", "RX-MBIT/S", "TX-MBIT/S", "DROPS")
-                : new Table("PORT", "Q", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "RX-GSO", "TX-SEGMENTED", "DROPS");
+                : new Table("PORT", "Q", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "RX-GSO", "TX-SEGMENTED", "RX-NOBUF", "DROPS");
         for (JsonNode p : result) {
             for (JsonNode q : p.path("queues")) {
                 String key = p.path("port").asText() + "/" + q.path("queue").asInt();
@@ -76,7 +76,8 @@ final class StatsCommand extends ClientCommand {
                             String.format("%.1f", (now[3] - before[3]) * 8 / seconds / 1e6), dropText);
                 } else {
                     t.row(p.path("port").asText(), q.path("queue").asInt(), now[0], now[1], now[2], now[3],
-                            q.path("rxGsoFrames").asLong(), q.path("txSegmented").asLong(), dropText);
+                            q.path("rxGsoFrames").asLong(), q.path("txSegmented").asLong(), q.path("rxNoBuffer").asLong(),
+                            dropText);
                 }
                 if (previous != null) {
                     previous.put(key, now);

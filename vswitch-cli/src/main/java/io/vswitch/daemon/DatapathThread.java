@@ -4,6 +4,7 @@ import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.bridge.BridgePort;
 import io.vswitch.core.bridge.Forwarder;
 import io.vswitch.core.bridge.Ingress;
+import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.gso.Segmenter;
 import io.vswitch.core.port.Port;
@@ -96,10 +97,26 @@ final class DatapathThread extends Thread {
             }
         } catch (RuntimeException | Error e) {
             failure = e;
+            releaseHeldFrames(batch);
             LOG.error("datapath thread {} died; its queue receives nothing until it is restarted", getName(), e);
         } finally {
             reader.close();
         }
+    }
+
+    /**
+     * Gives back the fragments of frames a failed receive or forward left in the batch, so the queue's
+     * allocator (which a restarted thread goes on using) does not lose them. Every frame of the batch
+     * is looked at, committed or not: a receive may fail between allocating a frame and committing it.
+     */
+    private static void releaseHeldFrames(FrameBatch batch) {
+        for (int i = 0; i < batch.capacity(); i++) {
+            Frame frame = batch.get(i);
+            if (frame.attached()) {
+                frame.release();
+            }
+        }
+        batch.clear();
     }
 
     /**

@@ -96,6 +96,20 @@ class DatapathLifecycleTest {
     }
 
     @Test
+    void aThreadDyingWithFramesInItsBatchReleasesThem() throws IOException {
+        PortRegistry registry = registry(new QueueSupervisor.Policy(Duration.ofSeconds(30), Duration.ofSeconds(30), 3));
+        PortRegistry.Entry entry = registry.add(spec());
+        awaitTrue(() -> port.receives.get() > 2, "the thread receives");
+
+        port.failures.set(1);
+        port.mode = Mode.THROW_WITH_FRAMES;
+        awaitTrue(() -> entry.datapathState() == QueueSupervisor.State.RESTARTING, "the death is noticed");
+        assertEquals(0, port.queue(0).allocator().liveFrames(),
+                "frames received before the thread died still hold their fragments");
+        assertTrue(registry.remove("flaky"));
+    }
+
+    @Test
     void removalWaitsForAThreadStuckInReceiveBeforeClosingThePort() throws Exception {
         PortRegistry registry = registry(QueueSupervisor.Policy.DEFAULT);
         registry.add(spec());
@@ -142,7 +156,7 @@ class DatapathLifecycleTest {
         }
     }
 
-    enum Mode { NORMAL, THROW, HANG }
+    enum Mode { NORMAL, THROW, THROW_WITH_FRAMES, HANG }
 
     /** Test-only fault injection around a real port's queue; records when it is closed. */
     static final class FaultyPort extends InterposedPort {
@@ -163,6 +177,14 @@ class DatapathLifecycleTest {
             receives.incrementAndGet();
             if (mode == Mode.THROW && failures.getAndDecrement() > 0) {
                 throw new IllegalStateException("injected receive failure");
+            }
+            if (mode == Mode.THROW_WITH_FRAMES && failures.getAndDecrement() > 0) {
+                // Two frames received into the batch, then the receive fails before returning them.
+                for (int i = 0; i < 2 && batch.next() != null; i++) {
+                    assertTrue(real.allocator().allocate(batch.next(), 60));
+                    batch.commit();
+                }
+                throw new IllegalStateException("injected receive failure after filling the batch");
             }
             if (mode == Mode.HANG) {
                 mode = Mode.NORMAL;

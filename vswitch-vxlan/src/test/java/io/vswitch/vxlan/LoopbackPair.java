@@ -30,9 +30,14 @@ final class LoopbackPair implements AutoCloseable {
     }
 
     LoopbackPair(int vni, List<String> remotesOfA, List<String> remotesOfB) throws IOException {
+        this(vni, remotesOfA, remotesOfB, null);
+    }
+
+    /** With {@code udpCsumOfA}, A sends IPv4 UDP checksums (which B's kernel socket verifies). */
+    LoopbackPair(int vni, List<String> remotesOfA, List<String> remotesOfB, Boolean udpCsumOfA) throws IOException {
         assumeTrue(new UnixSystem().getUid() == 0, "skipped: a vxlan port's raw sending socket needs root");
         dstPort = freeUdpPort();
-        a = VxlanPort.open("vxa", VxlanSettings.parse(vni, A, remotesOfA, dstPort, null, null, null, null, null));
+        a = VxlanPort.open("vxa", VxlanSettings.parse(vni, A, remotesOfA, dstPort, null, null, udpCsumOfA, null, null));
         VxlanPort opened;
         try {
             opened = VxlanPort.open("vxb", VxlanSettings.parse(vni, B, remotesOfB, dstPort, null, null, null, null, null));

@@ -242,7 +242,8 @@ class CliCommandsIT extends SwitchTestBase {
         assertEquals(1, one.size());
         assertEquals(a.port(), one.get(0).path("port").asText());
         List<String> rows = cli("stats").stdout().lines().toList();
-        assertTrue(rows.get(0).startsWith("PORT") && rows.get(0).contains("RX-PKTS"), rows::toString);
+        assertTrue(rows.get(0).startsWith("PORT") && rows.get(0).contains("RX-PKTS") && rows.get(0).contains("RX-NOBUF"),
+                rows::toString);
         assertEquals(4, rows.size(), "header and one row per queue (2 + 1): " + rows);
     }
 
