@@ -43,8 +43,13 @@ import java.lang.invoke.VarHandle;
  *   recvmmsg, 64 per call                    1.60 us +- 0.58
  *   TPACKET_V3 ring, copied into fragments   0.03 us +- 0.01
  * </pre>
- * V3 is not used because a block reaches user space only when full or after its retire timer (1 ms
- * at least); this V2 ring costs the same per frame without that wait (see {@link PacketRing}).
+ * and, old and new queue interleaved, two runs each, load average 12-15 ({@code java -jar
+ * vswitch-benchmarks/target/benchmarks.jar PacketPathBenchmark.receive -p rx=queue -p tx=writev-bypass
+ * -wi 2 -i 4 -f 1}, {@code rx=recvmsg} in the tree before the ring): this V2 ring 0.19 and 0.09 us
+ * (errors +- 1.5 and +- 0.25), recvmsg 1.80 and 2.03 us (+- 1.0 and +- 1.8). As with V3, the kernel's
+ * copy into the slot moves to softirq (on a real NIC another CPU's), out of this thread. V3 is not
+ * used because a block reaches user space only when full or after its retire timer (1 ms at least);
+ * a V2 slot is handed over at once (see {@link PacketRing}).
  *
  * <p>Owned and used by the queue's datapath thread only; the slots it holds (TP_STATUS_USER) are its
  * own until it writes TP_STATUS_KERNEL back, after a release fence so the kernel never overwrites a
