@@ -24,12 +24,13 @@ import java.lang.invoke.VarHandle;
  * stripped comes back from {@code tp_vlan_tci} ({@link ReceivedVlanTag}). A slot marked
  * TP_STATUS_COPY holds only the head of a frame too big for it; the whole frame waits on the socket
  * and {@link CopiedFrameReader} reads it. A truncated slot without that mark (the socket's receive
- * buffer was full, so the kernel made no copy) is counted as {@code rx-oversize} and skipped.
+ * buffer was full, so the kernel made no copy) is a frame the kernel could not hand over: counted
+ * with the kernel's drops below and skipped.
  *
  * <p><b>Drops before the ring</b> (ring full because this thread fell behind, or a super-frame the
  * kernel could not describe in a virtio-net header): the kernel counts them and marks the next slot it
  * fills TP_STATUS_LOSING; only then is PACKET_STATISTICS read (which resets the kernel's count), and
- * the drops are added to the port's {@code rx-kernel-drops} event.
+ * the drops are added to the port's {@code rx-kernel-drops} event, as are the truncated slots above.
  *
  * <p><b>Errors</b>: the kernel sets ENETDOWN on the socket when the interface goes down or away and
  * reports it to epoll until it is read; a receive that finds the ring empty reads it (SO_ERROR, one
@@ -112,7 +113,7 @@ final class PacketReceiver implements AutoCloseable {
     private int copy(long slot, int status, FrameBatch batch) {
         int length = MEMORY.getInt(slot + PacketRing.TP_SNAPLEN);
         if (length != MEMORY.getInt(slot + PacketRing.TP_LEN)) {
-            port.counted(SystemPort.Event.RECEIVED_OVERSIZE);
+            port.counted(SystemPort.Event.KERNEL_DROPS);
             return CopiedFrameReader.SKIPPED;
         }
         Frame frame = batch.next();
