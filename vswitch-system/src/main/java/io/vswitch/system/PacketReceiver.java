@@ -24,12 +24,13 @@ import java.lang.invoke.VarHandle;
  * stripped comes back from {@code tp_vlan_tci} ({@link ReceivedVlanTag}). A slot marked
  * TP_STATUS_COPY holds only the head of a frame too big for it; the whole frame waits on the socket
  * and {@link CopiedFrameReader} reads it. A truncated slot without that mark (the socket's receive
- * buffer was full, so the kernel made no copy) is counted as {@code rx-oversize} and skipped.
+ * buffer was full, so the kernel made no copy) is a frame the kernel could not hand over: counted
+ * with the kernel's drops below and skipped.
  *
  * <p><b>Drops before the ring</b> (ring full because this thread fell behind, or a super-frame the
  * kernel could not describe in a virtio-net header): the kernel counts them and marks the next slot it
  * fills TP_STATUS_LOSING; only then is PACKET_STATISTICS read (which resets the kernel's count), and
- * the drops are added to the port's {@code rx-kernel-drops} event.
+ * the drops are added to the port's {@code rx-kernel-drops} event, as are the truncated slots above.
  *
  * <p><b>Errors</b>: the kernel sets ENETDOWN on the socket when the interface goes down or away and
  * reports it to epoll until it is read; a receive that finds the ring empty reads it (SO_ERROR, one
@@ -43,8 +44,13 @@ import java.lang.invoke.VarHandle;
  *   recvmmsg, 64 per call                    1.60 us +- 0.58
  *   TPACKET_V3 ring, copied into fragments   0.03 us +- 0.01
  * </pre>
- * V3 is not used because a block reaches user space only when full or after its retire timer (1 ms
- * at least); this V2 ring costs the same per frame without that wait (see {@link PacketRing}).
+ * and, old and new queue interleaved, two runs each, load average 12-15 ({@code java -jar
+ * vswitch-benchmarks/target/benchmarks.jar PacketPathBenchmark.receive -p rx=queue -p tx=writev-bypass
+ * -wi 2 -i 4 -f 1}, {@code rx=recvmsg} in the tree before the ring): this V2 ring 0.19 and 0.09 us
+ * (errors +- 1.5 and +- 0.25), recvmsg 1.80 and 2.03 us (+- 1.0 and +- 1.8). As with V3, the kernel's
+ * copy into the slot moves to softirq (on a real NIC another CPU's), out of this thread. V3 is not
+ * used because a block reaches user space only when full or after its retire timer (1 ms at least);
+ * a V2 slot is handed over at once (see {@link PacketRing}).
  *
  * <p>Owned and used by the queue's datapath thread only; the slots it holds (TP_STATUS_USER) are its
  * own until it writes TP_STATUS_KERNEL back, after a release fence so the kernel never overwrites a
@@ -107,7 +113,7 @@ final class PacketReceiver implements AutoCloseable {
     private int copy(long slot, int status, FrameBatch batch) {
         int length = MEMORY.getInt(slot + PacketRing.TP_SNAPLEN);
         if (length != MEMORY.getInt(slot + PacketRing.TP_LEN)) {
-            port.counted(SystemPort.Event.RECEIVED_OVERSIZE);
+            port.counted(SystemPort.Event.KERNEL_DROPS);
             return CopiedFrameReader.SKIPPED;
         }
         Frame frame = batch.next();

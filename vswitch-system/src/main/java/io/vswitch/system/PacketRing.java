@@ -24,7 +24,7 @@ import io.vswitch.linux.NativeBuffer;
  * kernel put a truncated copy in the slot, marked {@link #TP_STATUS_COPY}, and queue the whole frame
  * on the socket's ordinary receive queue, where recvmsg reads it in the same order. Only when that
  * queue is over its SO_RCVBUF does the kernel hand over the truncated slot without a copy
- * ({@code tp_snaplen < tp_len}); the receiver counts and drops such frames.
+ * ({@code tp_snaplen < tp_len}); the receiver counts such frames as kernel drops and skips them.
  *
  * <p><b>Memory</b>: {@value #SLOTS} × {@value #SLOT_SIZE} = 4 MiB per queue, the same budget as the
  * socket's receive buffer. The mapping belongs to the queue and is unmapped by {@link #close()}, which

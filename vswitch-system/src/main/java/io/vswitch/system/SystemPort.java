@@ -46,17 +46,15 @@ public final class SystemPort implements Port {
     public enum Event {
         /** A received super-frame the kernel could not describe in a virtio-net header (it dropped it). */
         BAD_VNET_HEADER("bad-vnet-header"),
-        /**
-         * A received frame longer than the largest buffer (64 KiB + headers), or longer than a ring slot
-         * while the socket's receive buffer had no room for a whole copy; skipped.
-         */
+        /** A received frame longer than the largest buffer (64 KiB + headers); skipped. */
         RECEIVED_OVERSIZE("rx-oversize"),
         /** Reading a frame queued beside the receive ring failed for another reason; it was skipped. */
         RECEIVE_ERROR("rx-error"),
         /**
          * Frames the kernel dropped before they reached the receive ring (PACKET_STATISTICS tp_drops):
          * the ring was full because the queue's thread fell behind, or a super-frame could not be
-         * described in a virtio-net header.
+         * described in a virtio-net header; and frames too big for a ring slot that came truncated
+         * because the socket's receive buffer had no room for the whole copy.
          */
         KERNEL_DROPS("rx-kernel-drops");
 
