@@ -5,7 +5,6 @@ import io.vswitch.core.fdb.Fdb;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
-import io.vswitch.core.gso.Checksums;
 import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.Port;
@@ -32,30 +31,28 @@ import org.slf4j.LoggerFactory;
  * which port's ingress takes it. Bad ones are released and counted as a {@link VxlanDrop}.
  *
  * <p><b>Transmit</b> (any thread, no lock, no allocation): the 8-byte VXLAN header is written in the
- * headroom in front of the inner frame, and one datagram per VTEP is queued in the thread's
- * {@link VxlanSendBatch}: its UDP header (source port from the flow hash) in the batch's own memory,
- * then the VXLAN header and frame straight from the frame's buffer. One {@code sendmmsg} on the socket's
- * raw socket sends the batch (not {@code sendto}, whose six arguments jnr-ffi's fast invoker mangles:
- * strace showed the sixth, addrlen, as garbage). As a {@link BatchSink} the queue takes all segments of
- * a TCP super-frame from the {@link io.vswitch.core.gso.Segmenter} at once: one system call per
- * super-frame instead of one per segment. The kernel adds the outer IP header, and for IPv6 the UDP
- * checksum. The 8 bytes the VXLAN header overwrote are put back afterwards, because a flooded frame may
- * still need a virtio-net header there for the next port.
+ * headroom in front of the inner frame, and one datagram per VTEP (the VXLAN header and frame straight
+ * from the frame's buffer) is queued in the thread's {@link VxlanSendBatch}, for the sender socket of
+ * the frame's flow ({@link VxlanSocket#senderFor}). One {@code sendmmsg} sends the batch (not
+ * {@code sendto}, whose six arguments jnr-ffi's fast invoker mangles: strace showed the sixth, addrlen,
+ * as garbage). As a {@link BatchSink} the queue takes all segments of a TCP super-frame from the
+ * {@link io.vswitch.core.gso.Segmenter} at once, and where the socket checksums they leave as one UDP
+ * GSO message: one system call and one trip through the kernel's IP output per super-frame. The
+ * kernel writes the UDP and IP headers. The 8 bytes the VXLAN header overwrote are put back
+ * afterwards, because a flooded frame may still need a virtio-net header there for the next port.
  *
  * <p><b>Why not Netty's epoll datagram transport.</b> It reads into and writes from its own
  * {@code ByteBuf}s: receiving into our fragment allocator would mean a copy per datagram (or wrapping
  * each fragment in a {@code ByteBuf}, an object per datagram), and {@code DatagramPacket} is itself an
  * object per datagram on both paths. Its channels also want their own event loop thread, while our
- * datapath threads run every port to completion on one epoll wait. It also cannot write a per-flow UDP
- * source port, which needs the raw socket. The same {@link LibC} binding the TAP and VM ports use does
+ * datapath threads run every port to completion on one epoll wait, and it cannot pass UDP GSO
+ * control messages with our own buffers. The same {@link LibC} binding the TAP and VM ports use does
  * all of it with primitive calls and 0 B per datagram (see {@code VxlanAllocationTest}).
  */
 public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, BatchSink {
     private static final Logger LOG = LoggerFactory.getLogger(VxlanQueue.class);
     /** Largest inner frame received: the VXLAN header goes into the headroom, the frame into one fragment. */
     public static final int MAX_INNER_FRAME = FragAllocator.MAX_FRAGMENT_FRAME;
-    /** UDP + VXLAN header bytes written in front of the frame. */
-    static final int ENCAP = VxlanHeader.UDP_LENGTH + VxlanHeader.LENGTH;
     private static final long MULTICAST_BIT = 0x0100_0000_0000L;
 
     // struct mmsghdr (LP64): msghdr {name 0, namelen 8, iov 16, iovlen 24, control 32, controllen 40, flags 48}, msg_len 56
@@ -83,10 +80,8 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
     private final Port[] receivers;
     private final NativeBuffer watchEvent = new NativeBuffer(16);
     private VxlanSocket socket;
-    private boolean ipv6;
-    private long localWordSum;
-    private boolean checksumV4;
-    private int dstPort;
+    /** Largest datagram payload (VXLAN header + frame) the underlay carries unfragmented. */
+    private int gsoLimit;
     private volatile boolean leading;
 
     VxlanQueue(VxlanPort port) throws ErrnoException {
@@ -112,10 +107,7 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
     /** Binds the queue to its port's socket once the port joined it (before any frame flows). */
     void attach(VxlanSocket joined) {
         VxlanSettings s = port.settings();
-        this.ipv6 = s.local().isIpv6();
-        this.localWordSum = s.local().wordSum();
-        this.checksumV4 = s.udpCsum() && !ipv6;
-        this.dstPort = s.dstPort();
+        this.gsoLimit = joined.underlayMtu - s.local().ipHeaderLength() - VxlanHeader.UDP_LENGTH;
         this.socket = joined;
     }
 
@@ -286,7 +278,7 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
         for (int i = 0; i < count; i++) {
             enqueue(batch, s, frames[i], i, results);
         }
-        batch.send(s.rawFd, results);
+        batch.send(results);
         for (int i = 0; i < count; i++) {
             restore(batch, frames[i], i, results);
         }
@@ -299,7 +291,7 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
             return;
         }
         enqueue(batch, s, frame, 0, results);
-        batch.send(s.rawFd, results);
+        batch.send(results);
         restore(batch, frame, 0, results);
     }
 
@@ -314,7 +306,7 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
             results[index] = DropReason.TOO_BIG_FOR_TUNNEL.ordinal();
             return;
         }
-        if (frame.headroom() < ENCAP) {
+        if (frame.headroom() < VxlanHeader.LENGTH) {
             results[index] = DropReason.INTERNAL_ERROR.ordinal();
             return;
         }
@@ -325,23 +317,17 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
         VxlanHeader.write(b, at, port.vni());
         results[index] = DropReason.NO_OUTPUT.ordinal();
         int dataLength = length + VxlanHeader.LENGTH;
-        int udpLength = dataLength + VxlanHeader.UDP_LENGTH;
-        int srcPort = VxlanHeader.sourcePort(frame.flowHash());
         long data = frame.addressOf(at);
-        // The IPv4 checksum (only if asked for): everything but the pseudo-header's VTEP address is the same for every VTEP.
-        long sum = checksumV4 ? Checksums.add(b, at, dataLength, localWordSum + LibC.IPPROTO_UDP + 2L * udpLength + srcPort + dstPort) : 0;
+        int fd = s.senderFor(frame.flowHash());
+        // UDP GSO wants every datagram but the last to fit the path MTU unfragmented.
+        boolean gso = s.gso && dataLength <= gsoLimit;
         RemoteTable vteps = port.remotes();
         long dst = frame.dstMac();
         int vtep = (dst & MULTICAST_BIT) == 0 ? port.macs().lookup(0, dst) : Fdb.NO_PORT;
         int first = vtep == Fdb.NO_PORT ? 0 : vtep;
         int end = vtep == Fdb.NO_PORT ? vteps.count() : vtep + 1;
         for (int i = first; i < end; i++) {
-            int checksum = 0;
-            if (checksumV4) {
-                int folded = Checksums.finish(sum + vteps.wordSum(i));
-                checksum = folded == 0 ? 0xffff : folded;
-            }
-            batch.add(s.rawFd, results, index, srcPort, dstPort, checksum, data, dataLength, vteps.sockaddr(i), vteps.sockaddrLength());
+            batch.add(fd, results, index, data, dataLength, vteps.sockaddr(i), vteps.sockaddrLength(), gso);
         }
     }
 

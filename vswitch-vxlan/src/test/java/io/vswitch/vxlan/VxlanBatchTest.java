@@ -16,8 +16,18 @@ import io.vswitch.core.port.QueueCounters;
 import io.vswitch.core.testing.Frames;
 import io.vswitch.linux.Allocations;
 import io.vswitch.linux.DirectAddress;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -78,6 +88,61 @@ class VxlanBatchTest {
             long allocated = Allocations.bytesForFrames(roundTrip, 20_000, done);
             assertTrue(allocated < 2_000, "allocated " + allocated + " bytes for 20000 segments");
             superFrame.release();
+        }
+    }
+
+    @Test
+    void aFloodedSuperFrameReachesEveryVtep() throws Exception {
+        try (LoopbackPair pair = new LoopbackPair(79, List.of("127.0.0.3", LoopbackPair.B), List.of(LoopbackPair.A), true);
+                DatagramSocket third = new DatagramSocket(new InetSocketAddress("127.0.0.3", pair.dstPort))) {
+            third.setSoTimeout(2000);
+            Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
+            Frame superFrame = superFrame(LoopbackPair.allocator(), 10_000);
+            QueueCounters counters = new QueueCounters();
+            segmenter.send(superFrame, pair.a.queue(0), counters, pair.a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
+            int segments = (int) counters.txPackets();
+            assertEquals(7, segments);
+            List<byte[]> atB = receive(pair.b, segments);
+            assertEquals(segments, atB.size(), "segments at B");
+            byte[] buffer = new byte[2048];
+            for (int i = 0; i < segments; i++) {
+                DatagramPacket p = new DatagramPacket(buffer, buffer.length);
+                third.receive(p);
+                assertArrayEquals(atB.get(i), Arrays.copyOfRange(buffer, 8, p.getLength()), "segment " + i + " at the third VTEP");
+            }
+            superFrame.release();
+        }
+    }
+
+    @Test
+    void aFlowKeepsItsSourcePortAndFlowsSpreadOverTheKernelsRange() throws Exception {
+        String[] range = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).trim().split("\\s+");
+        try (DatagramSocket remote = new DatagramSocket(new InetSocketAddress(LoopbackPair.B, 0))) {
+            remote.setSoTimeout(2000);
+            VxlanPort a = VxlanPort.open("vxs", VxlanSettings.parse(80, LoopbackPair.A, List.of(LoopbackPair.B), remote.getLocalPort(),
+                    null, null, null, null, null));
+            try {
+                FragAllocator allocator = LoopbackPair.allocator();
+                Frame frame = LoopbackPair.frame(allocator, MAC_B, MAC_A, 100);
+                Map<Integer, Integer> portOfFlow = new HashMap<>();
+                byte[] buffer = new byte[2048];
+                for (int round = 0; round < 2; round++) {
+                    for (int flow = 0; flow < 64; flow++) {
+                        frame.setFlowHash(flow * 0x0123_4567);
+                        assertEquals(FrameSink.SENT, a.queue(0).transmit(frame));
+                        DatagramPacket p = new DatagramPacket(buffer, buffer.length);
+                        remote.receive(p);
+                        Integer before = portOfFlow.putIfAbsent(flow, p.getPort());
+                        assertTrue(before == null || before == p.getPort(), "flow " + flow + " moved from port " + before + " to " + p.getPort());
+                        assertTrue(p.getPort() >= Integer.parseInt(range[0]) && p.getPort() <= Integer.parseInt(range[1]), "port " + p.getPort());
+                    }
+                }
+                Set<Integer> ports = new HashSet<>(portOfFlow.values());
+                assertTrue(ports.size() >= VxlanSocket.SENDERS / 2, "64 flows on " + ports.size() + " source ports");
+                frame.release();
+            } finally {
+                a.close();
+            }
         }
     }
 
