@@ -42,9 +42,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * the far end of the veth and left to queue up; the invocation drains them into fragments of a
  * {@link FragAllocator} with virtio-net headers, as the data path does:
  * <ul>
- * <li>{@code recvmsg}: the port's queue as shipped, one recvmsg per frame (plus tag restore);</li>
+ * <li>{@code queue}: the port's queue as shipped: its TPACKET_V2 ring, each frame copied into an
+ * exactly sized fragment (plus tag restore); before the ring, one recvmsg per frame;</li>
  * <li>{@code recvmmsg}: 64 fragments reserved, one recvmmsg for up to 64 frames;</li>
- * <li>{@code ring}: a TPACKET_V3 memory-mapped ring, walked block by block, each frame copied into an
+ * <li>{@code v3-ring}: a TPACKET_V3 memory-mapped ring, walked block by block, each frame copied into an
  * exactly sized fragment (no syscall per frame or per batch at all).</li>
  * </ul>
  *
@@ -75,7 +76,7 @@ public class PacketPathBenchmark {
     private static final int BLOCKS = 64;
     private static final int TP_STATUS_USER = 1;
 
-    @Param({"recvmsg", "recvmmsg", "ring"})
+    @Param({"queue", "recvmmsg", "v3-ring"})
     public String rx;
 
     @Param({"writev-bypass", "writev-qdisc", "sendmmsg-bypass"})
@@ -111,14 +112,16 @@ public class PacketPathBenchmark {
         vector = new NativeBuffer((long) BATCH * (MMSGHDR + 2 * 16));
         wireVector = new NativeBuffer((long) BATCH * (MMSGHDR + 16) + FRAME_LENGTH);
         prepareWireFrames();
-        if (rx.equals("recvmmsg") || rx.equals("ring")) {
-            rxFd = PacketSocket.open(portSide, NetDevice.ifindex(portSide));
-            if (rx.equals("ring")) {
+        if (rx.equals("recvmmsg") || rx.equals("v3-ring")) {
+            rxFd = PacketSocket.open(portSide);
+            PacketSocket.bind(rxFd, NetDevice.ifindex(portSide), portSide);
+            if (rx.equals("v3-ring")) {
                 mapRing();
             }
         }
         if (!tx.equals("writev-bypass")) {
-            txFd = PacketSocket.open(portSide, NetDevice.ifindex(portSide));
+            txFd = PacketSocket.open(portSide);
+            PacketSocket.bind(txFd, NetDevice.ifindex(portSide), portSide);
             if (tx.equals("writev-qdisc")) {
                 setInt(txFd, PacketSocket.PACKET_QDISC_BYPASS, 0);
             }
@@ -161,7 +164,7 @@ public class PacketPathBenchmark {
         long deadline = System.nanoTime() + 1_000_000_000L;
         while (got < FRAMES) {
             int n = switch (rx) {
-                case "recvmsg" -> receiveShipped();
+                case "queue" -> receiveShipped();
                 case "recvmmsg" -> receiveBatched();
                 default -> receiveRing();
             };

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vswitch.control.ControlException;
+import io.vswitch.control.JsonLines;
 import io.vswitch.daemon.PortSpec;
 import java.util.List;
 import picocli.CommandLine.ArgGroup;
@@ -106,7 +107,7 @@ final class PortCommands {
             } catch (IllegalArgumentException e) {
                 throw new ControlException(ControlException.INVALID_ARGUMENT, e.getMessage());
             }
-            ObjectNode args = io.vswitch.control.Protocol.JSON.valueToTree(spec);
+            ObjectNode args = JsonLines.object(spec);
             JsonNode result = client.call("add-port", args);
             return client.print(result, () -> System.out.println("added port " + result.path("name").asText()
                     + " (" + result.path("type").asText() + ", " + result.path("vlanMode").asText() + ")"));
@@ -126,7 +127,8 @@ final class PortCommands {
         }
     }
 
-    @Command(name = "set-port", mixinStandardHelpOptions = true, description = "Change a port's VLANs, learning, flooding or admin state.")
+    @Command(name = "set-port", mixinStandardHelpOptions = true, description = "Change a port's VLANs, learning, flooding or admin"
+            + " state, or a vxlan port's remotes, TTL, DF or UDP checksums (the vxlan port is reopened: learned remote MACs are forgotten).")
     static final class SetPort extends ClientCommand {
         @Parameters(paramLabel = "NAME")
         String name;
@@ -149,9 +151,36 @@ final class PortCommands {
         @Option(names = "--admin", paramLabel = "up|down", description = "Administrative state.")
         String admin;
 
+        @Option(names = "--remote", paramLabel = "ADDR", description = "vxlan: the new remote VTEPs (repeat for each; replaces"
+                + " the list), or 'any'.")
+        List<String> remotes;
+
+        @Option(names = "--ttl", paramLabel = "N", description = "vxlan: outer TTL / hop limit.")
+        Integer ttl;
+
+        @Option(names = "--df", paramLabel = "set|unset", description = "vxlan: outer IPv4 don't-fragment bit.")
+        String df;
+
+        @Option(names = "--udp-csum", arity = "1", paramLabel = "on|off", converter = OnOff.class,
+                description = "vxlan: UDP checksums for IPv4 outers (on lets super-frames leave as one UDP GSO send).")
+        Boolean udpCsum;
+
         @Override
         int run() throws ControlException {
             ObjectNode args = ClientOptions.args().put("name", name);
+            if (remotes != null) {
+                ArrayNode list = args.putArray("remotes");
+                remotes.forEach(list::add);
+            }
+            if (ttl != null) {
+                args.put("ttl", ttl);
+            }
+            if (df != null) {
+                args.put("df", df);
+            }
+            if (udpCsum != null) {
+                args.put("udpCsum", udpCsum);
+            }
             if (untagged) {
                 args.put("untagged", true);
             }

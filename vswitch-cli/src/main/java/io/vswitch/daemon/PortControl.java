@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /** {@code add-port}, {@code del-port}, {@code set-port}: the switch's ports, live and in the configuration. */
 final class PortControl {
@@ -68,12 +69,49 @@ final class PortControl {
             } catch (IllegalArgumentException e) {
                 throw invalid(e.getMessage());
             }
-            daemon.registry().update(spec);
+            if (tunnelChanged(entry.spec, spec)) {
+                entry = reopen(entry.spec, spec);
+            } else {
+                daemon.registry().update(spec);
+            }
             List<PortSpec> ports = new ArrayList<>(daemon.config().ports());
             PortSpec updated = spec;
             ports.replaceAll(p -> p.name().equals(name) ? updated : p);
             daemon.commit(daemon.config().withPorts(ports));
             return PortView.describe(daemon, entry);
+        }
+    }
+
+    private static boolean tunnelChanged(PortSpec old, PortSpec spec) {
+        return !Objects.equals(old.remotes(), spec.remotes()) || !Objects.equals(old.ttl(), spec.ttl())
+                || !Objects.equals(old.df(), spec.df()) || !Objects.equals(old.udpCsum(), spec.udpCsum());
+    }
+
+    /**
+     * Remotes, TTL, DF and checksums live in a vxlan port's sockets and VTEP table, so the port is
+     * opened anew with {@code spec}: its learned remote MACs are forgotten, its static entries put back.
+     * If the new port cannot be opened (or a static entry pins a VTEP it no longer has), the old one is
+     * restored and the reason reported.
+     */
+    private PortRegistry.Entry reopen(PortSpec old, PortSpec spec) throws ControlException {
+        PortRegistry registry = daemon.registry();
+        registry.remove(old.name());
+        try {
+            registry.add(spec);
+            daemon.applyStaticEntries(spec.name());
+            return registry.get(spec.name());
+        } catch (IOException | IllegalArgumentException e) {
+            registry.remove(spec.name());
+            try {
+                registry.add(old);
+                daemon.applyStaticEntries(old.name());
+            } catch (IOException | RuntimeException again) {
+                throw new ControlException(ControlException.FAILED, "port " + old.name() + " could not be changed (" + e.getMessage()
+                        + ") nor restored (" + again.getMessage() + "): add it again");
+            }
+            String fix = e.getMessage() != null && e.getMessage().contains("is not a remote of port")
+                    ? ": a static entry pins that VTEP, remove it with fdb del first" : "";
+            throw invalid("port " + old.name() + " unchanged: " + e.getMessage() + fix);
         }
     }
 
@@ -92,6 +130,21 @@ final class PortControl {
             spec = spec.withVlans(null, trunk, nativeVlan);
         } else if (args.hasNonNull("native")) {
             spec = spec.withVlans(spec.vlan(), spec.trunk(), args.get("native").asInt());
+        }
+        if (args.hasNonNull("remotes") || args.hasNonNull("ttl") || args.hasNonNull("df") || args.hasNonNull("udpCsum")) {
+            if (!"vxlan".equals(spec.type())) {
+                throw new IllegalArgumentException("--remote, --ttl, --df and --udp-csum apply to vxlan ports only; "
+                        + spec.name() + " is a " + spec.type() + " port");
+            }
+            List<String> remotes = null;
+            if (args.hasNonNull("remotes")) {
+                remotes = new ArrayList<>();
+                for (JsonNode r : args.get("remotes")) {
+                    remotes.add(r.asText());
+                }
+            }
+            spec = spec.withTunnel(remotes, args.hasNonNull("ttl") ? args.get("ttl").asInt() : null,
+                    args.hasNonNull("df") ? args.get("df").asText() : null, ControlArgs.bool(args, "udpCsum"));
         }
         return spec.withFlags(ControlArgs.bool(args, "learning"), ControlArgs.bool(args, "flooding"),
                 args.hasNonNull("admin") ? ControlArgs.adminUp(args.get("admin").asText()) : null);

@@ -257,4 +257,15 @@ public record PortSpec(
                 mode, owner, group, socketMode,
                 vni, local, remotes, dstPort, ttl, df, udpCsum);
     }
+
+    /**
+     * This vxlan port's spec with other remotes, TTL, DF or checksum setting (null: unchanged; checksums
+     * off are stored as null, as add-port stores them); validated.
+     */
+    public PortSpec withTunnel(List<String> newRemotes, Integer newTtl, String newDf, Boolean newUdpCsum) {
+        return new PortSpec(name, type, queues, vlan, trunk, nativeVlan, mtu, netns, mac, path, peer, learning, flooding, adminUp,
+                mode, owner, group, socketMode,
+                vni, local, newRemotes == null ? remotes : newRemotes, dstPort, newTtl == null ? ttl : newTtl,
+                newDf == null ? df : newDf, newUdpCsum == null ? udpCsum : newUdpCsum ? Boolean.TRUE : null);
+    }
 }

@@ -103,17 +103,31 @@ public final class Vswitchd implements AutoCloseable {
                 }
             }
             for (SwitchConfig.StaticEntry entry : config.staticFdb()) {
-                PortRegistry.Entry port = registry.get(entry.port());
-                if (port != null) {
-                    long mac = Macs.parse(entry.mac());
-                    if (entry.remote() != null && port.bridgePort.port() instanceof VxlanPort vxlan) {
-                        vxlan.addStatic(mac, entry.remote());
-                    }
-                    bridge.fdb().addStatic(entry.vlan(), mac, port.bridgePort.index());
-                }
+                applyStaticEntry(entry);
             }
             config = config.withPorts(ports);
             store.save(config);
+        }
+    }
+
+    /** Puts the configured static FDB entries of port {@code name} back (after set-port reopened it). */
+    void applyStaticEntries(String name) {
+        for (SwitchConfig.StaticEntry entry : config.staticFdb()) {
+            if (entry.port().equals(name)) {
+                applyStaticEntry(entry);
+            }
+        }
+    }
+
+    /** @throws IllegalArgumentException if the entry pins a VTEP its vxlan port does not have */
+    private void applyStaticEntry(SwitchConfig.StaticEntry entry) {
+        PortRegistry.Entry port = registry.get(entry.port());
+        if (port != null) {
+            long mac = Macs.parse(entry.mac());
+            if (entry.remote() != null && port.bridgePort.port() instanceof VxlanPort vxlan) {
+                vxlan.addStatic(mac, entry.remote());
+            }
+            bridge.fdb().addStatic(entry.vlan(), mac, port.bridgePort.index());
         }
     }
 

@@ -59,7 +59,9 @@ class DatapathLifecycleTest {
 
     @Test
     void aDeadThreadIsCountedShownAndRestartedWithBackoffThenGivenUp() throws IOException {
-        PortRegistry registry = registry(new QueueSupervisor.Policy(Duration.ofSeconds(30), Duration.ofMillis(100), 3));
+        // A back-off long enough that a loaded machine cannot let it pass between noticing the death and
+        // the check that nothing was restarted yet (100 ms did, once, at load 12).
+        PortRegistry registry = registry(new QueueSupervisor.Policy(Duration.ofSeconds(30), Duration.ofSeconds(1), 3));
         PortRegistry.Entry entry = registry.add(spec());
         awaitTrue(() -> port.receives.get() > 2, "the thread receives");
         assertEquals(QueueSupervisor.State.RUNNING, entry.datapathState());

@@ -209,6 +209,15 @@ public interface LibC {
     int IPV6_MTU = 24;
     int IPV6_V6ONLY = 26;
     int EADDRNOTAVAIL = 99;
+    int SOL_UDP = 17;
+    /** cmsg (level SOL_UDP): a u16 segment size; the kernel cuts one send into datagrams of that payload (UDP GSO). */
+    int UDP_SEGMENT = 103;
+    /** Sends IPv4 UDP with a zero checksum; the kernel refuses UDP GSO on such a socket. */
+    int SO_NO_CHECK = 11;
+
+    /** {@code lenAddress} points to a socklen_t holding the room at {@code addr}, replaced by the address length. */
+    @SaveError
+    int getsockname(int fd, long addr, long lenAddress);
 
 
     /** {@code newValue}/{@code oldValue} are addresses of {@code struct itimerspec} (oldValue may be 0). */

@@ -1,188 +1,160 @@
 package io.vswitch.system;
 
 import com.kenai.jffi.MemoryIO;
-import io.vswitch.core.alloc.Chunk;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.frame.VnetHeader;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
-import java.nio.ByteBuffer;
+import java.lang.invoke.VarHandle;
 
 /**
- * The receive path of one system-port queue: one {@code recvmsg} per frame straight into a reserved
- * fragment of the queue's {@link FragAllocator}, as a TAP queue reads, until EAGAIN or the batch is
- * full (so a busy queue costs one epoll wakeup per batch).
+ * The receive path of one system-port queue: walks the socket's {@link PacketRing} from where it
+ * left off, copies each frame the kernel handed over into an exactly sized fragment of the queue's
+ * {@link FragAllocator} (the copy recvmsg made in the kernel before), gives the slot back, and stops
+ * when the batch is full or the next slot is still the kernel's. No system call per frame or per
+ * batch: the datapath thread goes back to epoll when the ring is empty, and the kernel wakes it when
+ * it fills a slot.
  *
- * <p><b>Where the bytes land.</b> Three iovecs: the 10-byte {@code virtio_net_hdr} goes to the first
- * 10 bytes of the 12-byte slot in front of the frame where a TAP's header sits (the
- * {@code num_buffers} field AF_PACKET lacks is simply not written, and nobody reads it), the frame to
- * the fragment, and anything longer than a fragment (a GRO/TSO super-frame) to a spare large buffer.
- * The frame is then settled as if a 12-byte header had been read with it, so {@link Frame#loadVnetHeader}
- * and the TAP transmit path see the layout they expect.
+ * <p><b>Per slot</b> ({@link PacketRing} has the layout): the 10-byte virtio-net header in front of
+ * the frame goes to the first 10 bytes of the 12-byte slot in front of the fragment where a TAP's
+ * header sits ({@code num_buffers} is not written and nobody reads it), so {@link
+ * Frame#loadVnetHeader} and every transmit path see the layout they expect; a VLAN tag the kernel
+ * stripped comes back from {@code tp_vlan_tci} ({@link ReceivedVlanTag}). A slot marked
+ * TP_STATUS_COPY holds only the head of a frame too big for it; the whole frame waits on the socket
+ * and {@link CopiedFrameReader} reads it. A truncated slot without that mark (the socket's receive
+ * buffer was full, so the kernel made no copy) is a frame the kernel could not hand over: counted
+ * with the kernel's drops below and skipped.
  *
- * <p><b>VLAN tags.</b> The kernel strips a received frame's 802.1Q tag before packet sockets see it;
- * PACKET_AUXDATA hands it back in a control message and it is put back here (four bytes into the
- * headroom), so trunks work as on every other port.
+ * <p><b>Drops before the ring</b> (ring full because this thread fell behind, or a super-frame the
+ * kernel could not describe in a virtio-net header): the kernel counts them and marks the next slot it
+ * fills TP_STATUS_LOSING; only then is PACKET_STATISTICS read (which resets the kernel's count), and
+ * the drops are added to the port's {@code rx-kernel-drops} event, as are the truncated slots above.
  *
- * <p><b>Errors</b> are per frame and never fatal: a super-frame the kernel cannot describe in a
- * virtio-net header (recvmsg fails with EINVAL, the kernel has already dropped it) and a frame longer
- * than our buffers (MSG_TRUNC) are counted as port events and skipped; ENETDOWN (the interface went
- * down or away) ends the batch and asks the port to look at its link.
+ * <p><b>Errors</b>: the kernel sets ENETDOWN on the socket when the interface goes down or away and
+ * reports it to epoll until it is read; a receive that finds the ring empty reads it (SO_ERROR, one
+ * system call, only then) and the port looks at its link; -1 once the interface is gone for good.
  *
- * <p><b>Why recvmsg, measured</b> ({@code PacketPathBenchmark.receive}: 1024 queued 60-byte frames
- * drained from a veth, time of the reading thread per frame; 2-core VM, kernel 6.18, load average
- * 9-13 from other jobs, so errors are wide):
+ * <p><b>Measured</b> ({@code PacketPathBenchmark.receive}: 1024 queued 60-byte frames drained from a
+ * veth, time of the reading thread per frame; 2-core VM, kernel 6.18, other jobs running, so errors
+ * are wide):
  * <pre>
- *   recvmsg per frame (this class)           1.80 us +- 1.20
+ *   recvmsg per frame (before this ring)     1.80 us +- 1.20
  *   recvmmsg, 64 per call                    1.60 us +- 0.58
  *   TPACKET_V3 ring, copied into fragments   0.03 us +- 0.01
  * </pre>
- * recvmmsg saves only the syscall entry (the kernel does the same per-frame work inside) and, to stay
- * safe for super-frames, would need a spare large buffer per message where the allocator has one.
- * The V3 ring is far cheaper for this thread (the kernel's copy moves into softirq, which on a real NIC
- * is another CPU) but is not used: a V3 block reaches user space only when it is full or its retire
- * timer ({@code tp_retire_blk_tov}, 1 ms at the least) fires, so a lone frame waits up to a millisecond,
- * four times the whole round trip through the switch (0.23 ms in {@code bench/system-bench}); and a V2
- * ring, which hands over every frame at once, has fixed slots that must each hold a 64 KiB
- * super-frame, so a 4 MiB ring holds only ~60 frames of any size. Not chosen by measurement of the
- * latency itself: that is the kernel's documented V3 behaviour.
+ * and, old and new queue interleaved, two runs each, load average 12-15 ({@code java -jar
+ * vswitch-benchmarks/target/benchmarks.jar PacketPathBenchmark.receive -p rx=queue -p tx=writev-bypass
+ * -wi 2 -i 4 -f 1}, {@code rx=recvmsg} in the tree before the ring): this V2 ring 0.19 and 0.09 us
+ * (errors +- 1.5 and +- 0.25), recvmsg 1.80 and 2.03 us (+- 1.0 and +- 1.8). As with V3, the kernel's
+ * copy into the slot moves to softirq (on a real NIC another CPU's), out of this thread. V3 is not
+ * used because a block reaches user space only when full or after its retire timer (1 ms at least);
+ * a V2 slot is handed over at once (see {@link PacketRing}).
  *
- * <p>Owned and used by the queue's datapath thread only; nothing here is shared.
+ * <p>Owned and used by the queue's datapath thread only; the slots it holds (TP_STATUS_USER) are its
+ * own until it writes TP_STATUS_KERNEL back, after a release fence so the kernel never overwrites a
+ * slot this thread is still copying from.
  */
 final class PacketReceiver implements AutoCloseable {
     private static final LibC LIBC = LibC.INSTANCE;
     private static final MemoryIO MEMORY = MemoryIO.getInstance();
-
-    // struct msghdr (LP64): name 0, namelen 8, iov 16, iovlen 24, control 32, controllen 40, flags 48
-    private static final int MSG_IOV = 16;
-    private static final int MSG_IOVLEN = 24;
-    private static final int MSG_CONTROL = 32;
-    private static final int MSG_CONTROLLEN = 40;
-    private static final int MSG_FLAGS = 48;
-    private static final int IOV_AT = 64;
-    private static final int IOV_SIZE = 16;
-    /** One cmsghdr (len 8, level 4, type 4) and a struct tpacket_auxdata (20 bytes), 8-aligned. */
-    private static final int CONTROL_AT = IOV_AT + 3 * IOV_SIZE;
-    private static final int CONTROL_SPACE = 40;
-    private static final int CMSG_LEVEL = 8;
-    private static final int CMSG_TYPE = 12;
-    private static final int CMSG_DATA = 16;
-    private static final int AUX_STATUS = 0;
-    private static final int AUX_VLAN_TCI = 16;
-    private static final int AUX_VLAN_TPID = 18;
-    private static final int AUXDATA_END = CMSG_DATA + 20;
-    private static final int SCRATCH = CONTROL_AT + CONTROL_SPACE;
-
-    private static final int TP_STATUS_VLAN_VALID = 1 << 4;
-    private static final int TP_STATUS_VLAN_TPID_VALID = 1 << 6;
-    private static final int TPID_8021Q = 0x8100;
-    private static final int VLAN_TAG = 4;
-    private static final int MAC_HEADER_PAIR = 12;
+    private static final int SO_ERROR = 4;
+    /** Scratch: struct tpacket_stats (packets, drops) or an int for SO_ERROR, then the option length. */
+    private static final int STATS_DROPS = 4;
+    private static final int OPTION_LENGTH = 8;
 
     private final SystemPort port;
     private final int fd;
     private final FragAllocator allocator;
-    private final NativeBuffer scratch = new NativeBuffer(SCRATCH);
-    private final long msg;
+    private final PacketRing ring;
+    private final CopiedFrameReader copies;
+    private final NativeBuffer scratch = new NativeBuffer(16);
+    /** Next slot to look at; the kernel fills the slots in the same order. */
+    private int head;
 
-    PacketReceiver(SystemPort port, int fd, FragAllocator allocator) {
+    PacketReceiver(SystemPort port, int fd, FragAllocator allocator, PacketRing ring) {
         this.port = port;
         this.fd = fd;
         this.allocator = allocator;
-        this.msg = scratch.address();
-        MEMORY.putLong(msg + MSG_IOV, msg + IOV_AT);
-        MEMORY.putLong(msg + MSG_IOVLEN, 3);
-        MEMORY.putLong(msg + MSG_CONTROL, msg + CONTROL_AT);
-        MEMORY.putLong(msg + IOV_AT + 8, PacketSocket.VNET_HEADER_SIZE);
-        MEMORY.putLong(msg + IOV_AT + 2 * IOV_SIZE + 8, FragAllocator.largeOverflowCapacity());
+        this.ring = ring;
+        this.copies = new CopiedFrameReader(port, fd, allocator);
     }
 
-    /** Reads ready frames into {@code batch}; -1 once the interface is gone for good (see class doc). */
+    /** Takes the frames the kernel handed over into {@code batch}; -1 once the interface is gone for good. */
     int receive(FrameBatch batch) {
         if (port.gone()) {
             return -1;
         }
         int n = 0;
-        Frame frame;
-        while ((frame = batch.next()) != null) {
-            Chunk spare = allocator.spareLarge();
-            if (spare == null || !allocator.reserve(frame)) {
+        while (batch.next() != null) {
+            long slot = ring.slot(head);
+            int status = MEMORY.getInt(slot + PacketRing.TP_STATUS);
+            if ((status & PacketRing.TP_STATUS_USER) == 0) {
                 break;
             }
-            long m = msg;
-            MEMORY.putLong(m + IOV_AT, frame.address() - VnetHeader.SIZE);
-            MEMORY.putLong(m + IOV_AT + IOV_SIZE, frame.address());
-            MEMORY.putLong(m + IOV_AT + IOV_SIZE + 8, frame.capacity());
-            MEMORY.putLong(m + IOV_AT + 2 * IOV_SIZE, spare.address() + FragAllocator.LARGE_OVERFLOW_OFFSET);
-            MEMORY.putLong(m + MSG_CONTROLLEN, CONTROL_SPACE);
-            long read = LIBC.recvmsg(fd, m, 0);
-            if (read < 0) {
-                allocator.cancel(frame);
-                int errno = LibC.errno();
-                if (errno == LibC.EAGAIN) {
-                    break;
-                }
-                if (errno == LibC.EINVAL) {
-                    port.counted(SystemPort.Event.BAD_VNET_HEADER);
-                    continue;
-                }
-                if (errno == LibC.ENETDOWN) {
-                    port.checkLink();
-                    return n == 0 && port.gone() ? -1 : n;
-                }
-                port.counted(SystemPort.Event.RECEIVE_ERROR);
-                break;
+            VarHandle.acquireFence(); // the slot's contents are read only after its status said USER
+            if ((status & PacketRing.TP_STATUS_LOSING) != 0) {
+                collectDrops();
             }
-            if ((MEMORY.getInt(m + MSG_FLAGS) & LibC.MSG_TRUNC) != 0 || read < PacketSocket.VNET_HEADER_SIZE) {
-                allocator.cancel(frame);
-                port.counted(SystemPort.Event.RECEIVED_OVERSIZE);
-                continue;
+            int taken = (status & PacketRing.TP_STATUS_COPY) != 0 ? copies.read(batch) : copy(slot, status, batch);
+            if (taken == CopiedFrameReader.NO_BUFFER) {
+                break; // the slot stays ours; taken again once frames were freed
             }
-            // Settled as a read with a 12-byte header (see class doc): length and head copy come out right.
-            int asIfTapHeader = VnetHeader.SIZE - PacketSocket.VNET_HEADER_SIZE;
-            allocator.completeRead(frame, VnetHeader.SIZE, (int) read + asIfTapHeader, spare);
-            frame.loadVnetHeader();
-            restoreVlanTag(frame);
-            batch.commit();
-            n++;
+            n += taken;
+            VarHandle.releaseFence(); // the copy out of the slot is done before the kernel may refill it
+            MEMORY.putInt(slot + PacketRing.TP_STATUS, PacketRing.TP_STATUS_KERNEL);
+            head = head + 1 == PacketRing.SLOTS ? 0 : head + 1;
         }
-        return n;
+        return n == 0 ? collectError() : n;
     }
 
-    /** Puts back the 802.1Q tag the kernel moved into the auxdata, if it did. */
-    private void restoreVlanTag(Frame frame) {
-        long m = msg;
-        if (MEMORY.getLong(m + MSG_CONTROLLEN) < AUXDATA_END) {
-            return;
+    /** Copies the frame of {@code slot} into a fragment and commits it to the batch. */
+    private int copy(long slot, int status, FrameBatch batch) {
+        int length = MEMORY.getInt(slot + PacketRing.TP_SNAPLEN);
+        if (length != MEMORY.getInt(slot + PacketRing.TP_LEN)) {
+            port.counted(SystemPort.Event.KERNEL_DROPS);
+            return CopiedFrameReader.SKIPPED;
         }
-        long cmsg = m + CONTROL_AT;
-        if (MEMORY.getInt(cmsg + CMSG_LEVEL) != PacketSocket.SOL_PACKET
-                || MEMORY.getInt(cmsg + CMSG_TYPE) != PacketSocket.PACKET_AUXDATA) {
-            return;
+        Frame frame = batch.next();
+        if (!allocator.allocate(frame, length)) {
+            return CopiedFrameReader.NO_BUFFER;
         }
-        long aux = cmsg + CMSG_DATA;
-        int status = MEMORY.getInt(aux + AUX_STATUS);
-        if ((status & TP_STATUS_VLAN_VALID) == 0 || frame.length() < MAC_HEADER_PAIR) {
-            return;
+        long mac = slot + (MEMORY.getShort(slot + PacketRing.TP_MAC) & 0xffff);
+        long header = frame.address() - VnetHeader.SIZE;
+        MEMORY.putLong(header, MEMORY.getLong(mac - PacketSocket.VNET_HEADER_SIZE));
+        MEMORY.putShort(header + 8, MEMORY.getShort(mac - PacketSocket.VNET_HEADER_SIZE + 8));
+        MEMORY.copyMemory(mac, frame.address(), length);
+        frame.loadVnetHeader();
+        ReceivedVlanTag.restore(frame, status, MEMORY.getShort(slot + PacketRing.TP_VLAN_TCI) & 0xffff,
+                MEMORY.getShort(slot + PacketRing.TP_VLAN_TPID) & 0xffff);
+        batch.commit();
+        return CopiedFrameReader.READ;
+    }
+
+    /** Reads (and so resets) the kernel's drop count of this socket into the port's events. */
+    private void collectDrops() {
+        long s = scratch.address();
+        MEMORY.putInt(s + OPTION_LENGTH, 8);
+        if (LIBC.getsockopt(fd, PacketSocket.SOL_PACKET, PacketRing.PACKET_STATISTICS, s, s + OPTION_LENGTH) == 0) {
+            port.counted(SystemPort.Event.KERNEL_DROPS, MEMORY.getInt(s + STATS_DROPS) & 0xffffffffL);
         }
-        int tci = MEMORY.getShort(aux + AUX_VLAN_TCI) & 0xffff;
-        int tpid = (status & TP_STATUS_VLAN_TPID_VALID) != 0 ? MEMORY.getShort(aux + AUX_VLAN_TPID) & 0xffff : TPID_8021Q;
-        frame.moveStart(-VLAN_TAG);
-        ByteBuffer b = frame.buffer();
-        int at = frame.start();
-        long macs = b.getLong(at + VLAN_TAG);
-        int macsTail = b.getInt(at + VLAN_TAG + 8);
-        b.putLong(at, macs);
-        b.putInt(at + 8, macsTail);
-        b.putShort(at + MAC_HEADER_PAIR, (short) tpid);
-        b.putShort(at + MAC_HEADER_PAIR + 2, (short) tci);
-        frame.shiftOffloadOffsets(VLAN_TAG);
+    }
+
+    /** Reads a pending socket error (see class doc): 0, or -1 if the interface is gone. */
+    private int collectError() {
+        long s = scratch.address();
+        MEMORY.putInt(s + OPTION_LENGTH, 4);
+        if (LIBC.getsockopt(fd, LibC.SOL_SOCKET, SO_ERROR, s, s + OPTION_LENGTH) == 0 && MEMORY.getInt(s) != 0) {
+            port.checkLink();
+            return port.gone() ? -1 : 0;
+        }
+        return 0;
     }
 
     @Override
     public void close() {
+        copies.close();
         scratch.close();
     }
 }

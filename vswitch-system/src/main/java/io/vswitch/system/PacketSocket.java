@@ -16,7 +16,10 @@ import io.vswitch.linux.NativeBuffer;
  *     written must be; GRO/TSO super-frames cross whole, partial checksums stay partial.</li>
  * <li>{@code PACKET_AUXDATA}: the kernel strips an 802.1Q tag into {@code skb->vlan_tci} before packet
  *     sockets see a received frame (skb_vlan_untag in __netif_receive_skb_core), so the tag comes back
- *     only as a control message; the receiver puts it back into the frame.</li>
+ *     only as a control message (for frames read with recvmsg) or in the ring slot's header; the
+ *     receiver puts it back into the frame.</li>
+ * <li>The {@link PacketRing} receive ring, set up by the caller between {@link #open} and
+ *     {@link #bind}: after PACKET_VNET_HDR (refused once a ring exists), before the first frame.</li>
  * <li>{@code PACKET_IGNORE_OUTGOING}: the socket does not see frames leaving the interface, neither
  *     ours (which would loop back into the switch) nor the host stack's own, which is what a bridge
  *     port sees too.</li>
@@ -59,12 +62,13 @@ final class PacketSocket {
     }
 
     /**
-     * Opens a non-blocking packet socket for interface {@code ifindex} with the options above and binds
-     * it; fanout and promiscuous mode are separate steps. Closes the socket again on failure.
+     * Opens a non-blocking packet socket for {@code interfaceName} with the options above, not bound
+     * yet (it receives nothing until {@link #bind}); fanout and promiscuous mode are separate steps.
+     * Closes the socket again on failure.
      *
      * @return the fd, owned by the caller
      */
-    static int open(String interfaceName, int ifindex) throws ErrnoException {
+    static int open(String interfaceName) throws ErrnoException {
         int fd = LIBC.socket(LibC.AF_PACKET, LibC.SOCK_RAW | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
         if (fd < 0) {
             throw ErrnoException.last("socket(AF_PACKET) for " + interfaceName + " (needs CAP_NET_RAW)");
@@ -80,7 +84,6 @@ final class PacketSocket {
             if (setIntQuietly(fd, LibC.SOL_SOCKET, LibC.SO_SNDBUFFORCE, BUFFER_BYTES) < 0) {
                 setIntQuietly(fd, LibC.SOL_SOCKET, LibC.SO_SNDBUF, BUFFER_BYTES);
             }
-            bind(fd, ifindex, interfaceName);
             return fd;
         } catch (ErrnoException | RuntimeException e) {
             LIBC.close(fd);
@@ -128,7 +131,8 @@ final class PacketSocket {
         }
     }
 
-    private static void bind(int fd, int ifindex, String interfaceName) throws ErrnoException {
+    /** Binds the socket to interface {@code ifindex}: from here on it receives the interface's frames. */
+    static void bind(int fd, int ifindex, String interfaceName) throws ErrnoException {
         try (NativeBuffer sll = new NativeBuffer(SOCKADDR_LL_SIZE)) {
             sll.putShort(0, (short) LibC.AF_PACKET);
             sll.putShort(2, Short.reverseBytes((short) ETH_P_ALL));

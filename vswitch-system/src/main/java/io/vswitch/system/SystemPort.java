@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * A switch port on an interface that already exists: the host's NIC (the uplink to the LAN), a veth a
  * container runtime made, a bond. The AF_PACKET mirror of a TAP port: one packet socket per queue
  * ({@link SystemQueue}, set up by {@link PacketSocket}) in one hash fanout group, virtio-net headers so
- * super-frames cross whole, each queue read by its own datapath thread into its own fragments.
+ * super-frames cross whole, each queue read through its own receive ring ({@link PacketRing}) by its
+ * own datapath thread into its own fragments.
  *
  * <p><b>The interface stays the operator's.</b> The port never deletes it and never changes its
  * flags, MTU or address: promiscuous mode is a membership of the sockets, which the kernel counts and
@@ -32,8 +33,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Threads.</b> Link state is written under this object's lock by the watcher thread and by
  * datapath threads that saw ENETDOWN/ENXIO, and read through volatiles by anyone; the event counters
- * are atomic. The queues' sockets are closed in {@link #close()} only, after the registry stopped the
- * threads that use them.
+ * are atomic. The queues' sockets and rings are closed in {@link #close()} only, after the registry
+ * stopped the threads that use them.
  */
 public final class SystemPort implements Port {
     private static final Logger LOG = LoggerFactory.getLogger(SystemPort.class);
@@ -47,8 +48,15 @@ public final class SystemPort implements Port {
         BAD_VNET_HEADER("bad-vnet-header"),
         /** A received frame longer than the largest buffer (64 KiB + headers); skipped. */
         RECEIVED_OVERSIZE("rx-oversize"),
-        /** recvmsg failed for another reason; the batch ended early. */
-        RECEIVE_ERROR("rx-error");
+        /** Reading a frame queued beside the receive ring failed for another reason; it was skipped. */
+        RECEIVE_ERROR("rx-error"),
+        /**
+         * Frames the kernel dropped before they reached the receive ring (PACKET_STATISTICS tp_drops):
+         * the ring was full because the queue's thread fell behind, or a super-frame could not be
+         * described in a virtio-net header; and frames too big for a ring slot that came truncated
+         * because the socket's receive buffer had no room for the whole copy.
+         */
+        KERNEL_DROPS("rx-kernel-drops");
 
         private final String label;
 
@@ -84,10 +92,9 @@ public final class SystemPort implements Port {
             checkLink();
             int group = 0;
             for (int q = 0; q < queueCount; q++) {
-                int fd = PacketSocket.open(name, ifindex);
-                queues[opened++] = new SystemQueue(this, q, fd);
+                queues[opened++] = SystemQueue.open(this, q, name, ifindex);
                 if (queueCount > 1) {
-                    group = PacketSocket.joinFanout(fd, group, name);
+                    group = PacketSocket.joinFanout(queues[q].fd(), group, name);
                 }
             }
             PacketSocket.addPromiscuousMembership(queues[0].fd(), ifindex, name);
@@ -201,6 +208,10 @@ public final class SystemPort implements Port {
 
     void counted(Event event) {
         events.incrementAndGet(event.ordinal());
+    }
+
+    void counted(Event event, long times) {
+        events.addAndGet(event.ordinal(), times);
     }
 
     /**

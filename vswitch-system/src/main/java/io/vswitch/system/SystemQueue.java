@@ -4,27 +4,48 @@ import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.linux.DirectAddress;
+import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.PollableQueue;
 
 /**
- * One queue of a {@link SystemPort}: one AF_PACKET socket in the port's fanout group, with its own
- * fragment allocator. Its datapath thread waits on {@link #fd()} and {@link #receive receives}
- * ({@link PacketReceiver}); any datapath thread may {@link #transmit} ({@link PacketTransmitter}).
- * The socket is owned by this queue and closed by {@link #close()}, after the port's threads stopped.
+ * One queue of a {@link SystemPort}: one AF_PACKET socket in the port's fanout group, with its
+ * receive ring and its own fragment allocator. Its datapath thread waits on {@link #fd()} and
+ * {@link #receive receives} ({@link PacketReceiver}); any datapath thread may {@link #transmit}
+ * ({@link PacketTransmitter}). The socket and ring are owned by this queue and released by
+ * {@link #close()}, after the port's threads stopped.
  */
 final class SystemQueue implements PollableQueue {
     private final int index;
     private final int fd;
+    private final PacketRing ring;
     private final FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
     private final PacketReceiver receiver;
     private final PacketTransmitter transmitter;
 
-    SystemQueue(SystemPort port, int index, int fd) {
+    private SystemQueue(SystemPort port, int index, int fd, PacketRing ring) {
         this.index = index;
         this.fd = fd;
-        this.receiver = new PacketReceiver(port, fd, allocator);
+        this.ring = ring;
+        this.receiver = new PacketReceiver(port, fd, allocator, ring);
         this.transmitter = new PacketTransmitter(port, fd);
+    }
+
+    /** Opens the socket, maps its ring and only then binds it to the interface (see {@link PacketRing#map}). */
+    static SystemQueue open(SystemPort port, int index, String interfaceName, int ifindex) throws ErrnoException {
+        int fd = PacketSocket.open(interfaceName);
+        PacketRing ring = null;
+        try {
+            ring = PacketRing.map(fd, interfaceName);
+            PacketSocket.bind(fd, ifindex, interfaceName);
+            return new SystemQueue(port, index, fd, ring);
+        } catch (ErrnoException | RuntimeException e) {
+            if (ring != null) {
+                ring.close();
+            }
+            LibC.INSTANCE.close(fd);
+            throw e;
+        }
     }
 
     @Override
@@ -52,9 +73,10 @@ final class SystemQueue implements PollableQueue {
         return transmitter.transmit(frame);
     }
 
-    /** Closes the socket: the kernel drops its fanout and promiscuous memberships with it. */
+    /** Closes the socket (the kernel drops its fanout and promiscuous memberships with it) and unmaps the ring. */
     void close() {
         LibC.INSTANCE.close(fd);
+        ring.close();
         receiver.close();
     }
 }

@@ -5,9 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import com.sun.security.auth.module.UnixSystem;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
@@ -17,11 +15,7 @@ import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.IpCommand;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
-import io.vswitch.linux.NetDevice;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -36,49 +30,26 @@ class SystemPortTest {
     private static final int FRAMES = 20_000;
     private static final int VID = 10;
 
+    private VethPair veth;
     private String portSide;
     private String wireSide;
 
     @BeforeEach
     void veth() throws IOException {
-        boolean root = new UnixSystem().getUid() == 0;
-        assertTrue(root || System.getenv("VSWITCH_IT_REQUIRED") == null,
-                "VSWITCH_IT_REQUIRED is set but these tests need root for veth pairs and packet sockets");
-        assumeTrue(root, "skipped: needs root for veth pairs and packet sockets");
-        String id = Integer.toHexString(ThreadLocalRandom.current().nextInt(0x1000000, 0xfffffff));
-        portSide = "vssp" + id;
-        wireSide = "vssw" + id;
-        IpCommand.run(null, "link", "add", "name", portSide, "type", "veth", "peer", "name", wireSide);
-        for (String dev : new String[] {portSide, wireSide}) {
-            IpCommand.run(null, "link", "set", "dev", dev, "up");
-        }
-        // A veth's carrier comes up a moment after "up" (the kernel's linkwatch): frames written before
-        // then are dropped, so wait for it on both ends.
-        long deadline = System.nanoTime() + 5_000_000_000L;
-        for (String dev : new String[] {portSide, wireSide}) {
-            Path carrier = Path.of("/sys/class/net", dev, "carrier");
-            while (!Files.readString(carrier).trim().equals("1")) {
-                if (System.nanoTime() > deadline) {
-                    throw new IOException(dev + " has no carrier 5 s after it was set up");
-                }
-                Thread.onSpinWait();
-            }
-        }
+        veth = VethPair.create(1500);
+        portSide = veth.portSide;
+        wireSide = veth.wireSide;
     }
 
     @AfterEach
     void removeVeth() {
-        if (portSide != null) {
-            try {
-                IpCommand.run(null, "link", "del", "dev", portSide);
-            } catch (IOException alreadyGone) {
-                // the test deleted it
-            }
+        if (veth != null) {
+            veth.close();
         }
     }
 
     /** A frame 02:..:01 <- 02:..:02 tagged VID 10, EtherType 0x88b5 (local experimental), payload i. */
-    private static byte[] taggedFrame(int payload) {
+    static byte[] taggedFrame(int payload) {
         byte[] f = new byte[18 + payload];
         byte[] macs = {2, 0, 0x5e, 0x20, 0, 1, 2, 0, 0x5e, 0x20, 0, 2};
         System.arraycopy(macs, 0, f, 0, 12);
@@ -93,19 +64,11 @@ class SystemPortTest {
         return f;
     }
 
-    /** A raw packet socket bound to the wire side, for writing frames as they would arrive from a LAN. */
     private int wireSocket() throws IOException {
-        int fd = LIBC.socket(LibC.AF_PACKET, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, 0);
-        assertTrue(fd >= 0);
-        try (NativeBuffer sll = new NativeBuffer(20)) {
-            sll.putShort(0, (short) LibC.AF_PACKET);
-            sll.putInt(4, NetDevice.ifindex(wireSide));
-            assertEquals(0, LIBC.bind(fd, sll.address(), 20));
-        }
-        return fd;
+        return veth.wireSocket();
     }
 
-    private static int receiveSome(SystemQueue q, FrameBatch batch) {
+    static int receiveSome(SystemQueue q, FrameBatch batch) {
         long deadline = System.nanoTime() + 5_000_000_000L;
         int n;
         while ((n = q.receive(batch)) == 0) {

@@ -14,14 +14,12 @@ import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 import jnr.unixsocket.UnixDatagramChannel;
 import jnr.unixsocket.UnixSocketAddress;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The VM ports' data path allocates nothing on the Java heap, like the TAP queues': receive (parse,
@@ -31,22 +29,8 @@ import org.junit.jupiter.api.Test;
 class VmAllocationTest {
     private static final int FRAMES = 20_000;
 
-    private Path dir;
-
-    @BeforeEach
-    void dir() throws IOException {
-        dir = Files.createTempDirectory("vswvm-");
-    }
-
-    @AfterEach
-    void clean() throws IOException {
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-        Files.deleteIfExists(dir);
-    }
+    @TempDir
+    Path dir;
 
     @Test
     void streamReceiveAndTransmitDoNotAllocate() throws Exception {

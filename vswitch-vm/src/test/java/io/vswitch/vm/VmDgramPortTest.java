@@ -25,6 +25,7 @@ import jnr.unixsocket.UnixSocketAddress;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link VmDgramPort} against real unix datagram sockets, with a jnr-unixsocket datagram channel bound
@@ -34,7 +35,8 @@ class VmDgramPortTest {
     private static final Duration WAIT = Duration.ofSeconds(5);
     private static final Duration PROBE = Duration.ofMillis(100);
 
-    private Path dir;
+    @TempDir
+    Path dir;
     private Path path;
     private Path peerPath;
     private VmDgramPort port;
@@ -44,7 +46,6 @@ class VmDgramPortTest {
 
     @BeforeEach
     void open() throws IOException {
-        dir = Files.createTempDirectory("vswvm-");
         path = dir.resolve("vm.sock");
         peerPath = dir.resolve("qemu.sock");
         port = VmDgramPort.open("vmd", path, peerPath, null, PROBE);
@@ -62,12 +63,6 @@ class VmDgramPortTest {
         if (port != null) {
             port.close();
         }
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-        Files.deleteIfExists(dir);
     }
 
     private UnixDatagramChannel bind(Path at) throws IOException {

@@ -30,6 +30,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link VmStreamPort} against real unix stream sockets, with a JDK unix-socket client speaking QEMU's
@@ -39,7 +40,8 @@ class VmStreamPortTest {
     private static final Duration WAIT = Duration.ofSeconds(5);
     private static final Duration STALL = Duration.ofMillis(400);
 
-    private Path dir;
+    @TempDir
+    Path dir;
     private Path path;
     private VmStreamPort port;
     private QueueDriver driver;
@@ -48,7 +50,6 @@ class VmStreamPortTest {
 
     @BeforeEach
     void open() throws IOException {
-        dir = Files.createTempDirectory("vswvm-");
         path = dir.resolve("vm0.sock");
         port = VmStreamPort.open("vm0", path, null, STALL);
         driver = new QueueDriver(port.queue(0));
@@ -65,12 +66,6 @@ class VmStreamPortTest {
         if (port != null) {
             port.close();
         }
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-        Files.deleteIfExists(dir);
     }
 
     // ---- helpers ----

@@ -30,20 +30,21 @@ final class RemoteTable {
 
     private final boolean ipv6;
     private final boolean learnsAny;
+    private final int dstPort;
     private final int configured;
     private final ByteBuffer sockaddrs = ByteBuffer.allocateDirect(MAX_REMOTES * SLOT).order(ByteOrder.nativeOrder());
     private final long base = DirectAddress.INSTANCE.of(sockaddrs);
     private final long[] high = new long[MAX_REMOTES];
     private final long[] low = new long[MAX_REMOTES];
-    private final long[] wordSums = new long[MAX_REMOTES];
     private final UnderlayAddress[] addresses = new UnderlayAddress[MAX_REMOTES];
     private volatile int count;
 
-    RemoteTable(boolean ipv6, List<UnderlayAddress> remotes, boolean learnsAny) {
+    RemoteTable(boolean ipv6, int dstPort, List<UnderlayAddress> remotes, boolean learnsAny) {
         if (remotes.size() > MAX_REMOTES) {
             throw new IllegalArgumentException("at most " + MAX_REMOTES + " remotes per port, not " + remotes.size());
         }
         this.ipv6 = ipv6;
+        this.dstPort = dstPort;
         this.learnsAny = learnsAny;
         for (UnderlayAddress r : remotes) {
             if (r.isIpv6() != ipv6) {
@@ -72,18 +73,13 @@ final class RemoteTable {
         return learnsAny;
     }
 
-    /** Native address of remote {@code i}'s sockaddr (port 0: the raw socket sends, the kernel routes). */
+    /** Native address of remote {@code i}'s sockaddr: its address and the VXLAN UDP port. */
     long sockaddr(int i) {
         return base + (long) i * SLOT;
     }
 
     int sockaddrLength() {
         return ipv6 ? 28 : 16;
-    }
-
-    /** Sum of remote {@code i}'s address words, for the UDP pseudo-header. */
-    long wordSum(int i) {
-        return wordSums[i];
     }
 
     UnderlayAddress address(int i) {
@@ -160,10 +156,11 @@ final class RemoteTable {
         int at = i * SLOT;
         byte[] bytes = address.bytes();
         sockaddrs.putShort(at, (short) (ipv6 ? LibC.AF_INET6 : LibC.AF_INET));
+        sockaddrs.put(at + 2, (byte) (dstPort >>> 8)); // sin_port / sin6_port, network order
+        sockaddrs.put(at + 3, (byte) dstPort);
         sockaddrs.put(at + (ipv6 ? 8 : 4), bytes);
         high[i] = high(sockaddr(i));
         low[i] = low(sockaddr(i));
-        wordSums[i] = address.wordSum();
         addresses[i] = address;
         count = i + 1;
         return i;

@@ -65,15 +65,6 @@ public final class UnderlayAddress {
         return isIpv6() ? 40 : 20;
     }
 
-    /** Sum of the address's 16-bit words, for a UDP pseudo-header checksum. */
-    long wordSum() {
-        long sum = 0;
-        for (int i = 0; i < bytes.length; i += 2) {
-            sum += ((bytes[i] & 0xff) << 8) | (bytes[i + 1] & 0xff);
-        }
-        return sum;
-    }
-
     @Override
     public boolean equals(Object o) {
         return o instanceof UnderlayAddress other && java.util.Arrays.equals(bytes, other.bytes);

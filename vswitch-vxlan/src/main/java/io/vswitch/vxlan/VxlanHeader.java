@@ -62,13 +62,4 @@ public final class VxlanHeader {
         b.putInt(at, FLAGS_WORD);
         b.putInt(at + 4, vni << 8);
     }
-
-    /**
-     * The UDP source port for a flow hash, spread over 32768-60999 as the kernel's
-     * {@code udp_flow_src_port} does with the default local port range, so that an underlay's ECMP
-     * hashing on the outer 5-tuple spreads the tunnel's flows and keeps each one on one path.
-     */
-    public static int sourcePort(int flowHash) {
-        return (int) (((flowHash & 0xffff_ffffL) * (61000 - 32768)) >>> 32) + 32768;
-    }
 }

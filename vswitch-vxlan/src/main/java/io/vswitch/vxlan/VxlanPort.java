@@ -47,7 +47,7 @@ public final class VxlanPort implements Port {
         this.name = name;
         this.settings = settings;
         this.vni = settings.vni();
-        this.remotes = new RemoteTable(settings.local().isIpv6(), settings.remotes(), settings.anyRemote());
+        this.remotes = new RemoteTable(settings.local().isIpv6(), settings.dstPort(), settings.remotes(), settings.anyRemote());
         this.queue = new VxlanQueue(this);
         try {
             this.socket = VxlanSocket.join(this);

@@ -5,7 +5,7 @@ import io.vswitch.core.fdb.Fdb;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
-import io.vswitch.core.gso.Checksums;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.Port;
 import io.vswitch.core.port.SharedReceiveQueue;
@@ -15,7 +15,7 @@ import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import io.vswitch.linux.PollableQueue;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import java.util.Arrays;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,29 +30,29 @@ import org.slf4j.LoggerFactory;
  * learned with its VTEP on the port of its VNI, and {@link #receiver(int)} tells the datapath thread
  * which port's ingress takes it. Bad ones are released and counted as a {@link VxlanDrop}.
  *
- * <p><b>Transmit</b> (any thread, no lock, no allocation): the UDP and VXLAN headers (16 bytes) are
- * written in the headroom in front of the inner frame and the result goes out with one {@code sendmsg} on
- * the socket's raw socket per VTEP (one iovec: the 16 bytes and the frame are contiguous; not
- * {@code sendto}, whose six arguments jnr-ffi's fast invoker mangles: strace showed the sixth,
- * addrlen, as garbage and the call failing with EINVAL, whatever its declared type); the kernel adds the outer IP header, and for IPv6 the UDP checksum.
- * The 16 bytes it overwrote are put back afterwards, because a flooded frame may still need a
- * virtio-net header there for the next port.
+ * <p><b>Transmit</b> (any thread, no lock, no allocation): the 8-byte VXLAN header is written in the
+ * headroom in front of the inner frame, and one datagram per VTEP (the VXLAN header and frame straight
+ * from the frame's buffer) is queued in the thread's {@link VxlanSendBatch}, for the sender socket of
+ * the frame's flow ({@link VxlanSocket#senderFor}). One {@code sendmmsg} sends the batch (not
+ * {@code sendto}, whose six arguments jnr-ffi's fast invoker mangles: strace showed the sixth, addrlen,
+ * as garbage). As a {@link BatchSink} the queue takes all segments of a TCP super-frame from the
+ * {@link io.vswitch.core.gso.Segmenter} at once, and where the socket checksums they leave as one UDP
+ * GSO message: one system call and one trip through the kernel's IP output per super-frame. The
+ * kernel writes the UDP and IP headers. The 8 bytes the VXLAN header overwrote are put back
+ * afterwards, because a flooded frame may still need a virtio-net header there for the next port.
  *
  * <p><b>Why not Netty's epoll datagram transport.</b> It reads into and writes from its own
  * {@code ByteBuf}s: receiving into our fragment allocator would mean a copy per datagram (or wrapping
  * each fragment in a {@code ByteBuf}, an object per datagram), and {@code DatagramPacket} is itself an
  * object per datagram on both paths. Its channels also want their own event loop thread, while our
- * datapath threads run every port to completion on one epoll wait. It also cannot write a per-flow UDP
- * source port, which needs the raw socket. The same {@link LibC} binding the TAP and VM ports use does
+ * datapath threads run every port to completion on one epoll wait, and it cannot pass UDP GSO
+ * control messages with our own buffers. The same {@link LibC} binding the TAP and VM ports use does
  * all of it with primitive calls and 0 B per datagram (see {@code VxlanAllocationTest}).
  */
-public final class VxlanQueue implements SharedReceiveQueue, PollableQueue {
+public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, BatchSink {
     private static final Logger LOG = LoggerFactory.getLogger(VxlanQueue.class);
     /** Largest inner frame received: the VXLAN header goes into the headroom, the frame into one fragment. */
     public static final int MAX_INNER_FRAME = FragAllocator.MAX_FRAGMENT_FRAME;
-    /** UDP + VXLAN header bytes written in front of the frame. */
-    static final int ENCAP = VxlanHeader.UDP_LENGTH + VxlanHeader.LENGTH;
-    private static final int SEND_FLAGS = LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL;
     private static final long MULTICAST_BIT = 0x0100_0000_0000L;
 
     // struct mmsghdr (LP64): msghdr {name 0, namelen 8, iov 16, iovlen 24, control 32, controllen 40, flags 48}, msg_len 56
@@ -64,8 +64,8 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue {
     private static final int NAME = 32;
 
     private static final LibC LIBC = LibC.INSTANCE;
-    /** The msghdr of this thread's sends: any datapath thread transmits, each with its own. */
-    private static final ThreadLocal<SendHeader> SEND_HEADER = ThreadLocal.withInitial(SendHeader::new);
+    /** The datagrams of this thread's sends: any datapath thread transmits, each with its own. */
+    private static final ThreadLocal<VxlanSendBatch> SEND_BATCH = ThreadLocal.withInitial(VxlanSendBatch::new);
 
     private final VxlanPort port;
     private final FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
@@ -80,10 +80,8 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue {
     private final Port[] receivers;
     private final NativeBuffer watchEvent = new NativeBuffer(16);
     private VxlanSocket socket;
-    private boolean ipv6;
-    private long localWordSum;
-    private boolean checksumV4;
-    private int dstPort;
+    /** Largest datagram payload (VXLAN header + frame) the underlay carries unfragmented. */
+    private int gsoLimit;
     private volatile boolean leading;
 
     VxlanQueue(VxlanPort port) throws ErrnoException {
@@ -109,10 +107,7 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue {
     /** Binds the queue to its port's socket once the port joined it (before any frame flows). */
     void attach(VxlanSocket joined) {
         VxlanSettings s = port.settings();
-        this.ipv6 = s.local().isIpv6();
-        this.localWordSum = s.local().wordSum();
-        this.checksumV4 = s.udpCsum() && !ipv6;
-        this.dstPort = s.dstPort();
+        this.gsoLimit = joined.underlayMtu - s.local().ipHeaderLength() - VxlanHeader.UDP_LENGTH;
         this.socket = joined;
     }
 
@@ -258,95 +253,88 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue {
      */
     @Override
     public int transmit(Frame frame) {
-        VxlanSocket s = socket;
-        if (port.closed() || s == null) {
-            return DropReason.PORT_DOWN.ordinal();
-        }
-        int length = frame.length();
-        if (length > port.maxFrameLength()) {
-            return DropReason.TOO_BIG_FOR_TUNNEL.ordinal();
-        }
-        if (frame.headroom() < ENCAP) {
-            return DropReason.INTERNAL_ERROR.ordinal();
-        }
-        ByteBuffer b = frame.buffer();
-        int at = frame.start() - ENCAP;
-        long saved0 = b.getLong(at);
-        long saved1 = b.getLong(at + 8);
-        int udpLength = length + ENCAP;
-        b.putShort(at, (short) VxlanHeader.sourcePort(frame.flowHash()));
-        b.putShort(at + 2, (short) dstPort);
-        b.putShort(at + 4, (short) udpLength);
-        b.putShort(at + 6, (short) 0);
-        VxlanHeader.write(b, at + VxlanHeader.UDP_LENGTH, port.vni());
-        RemoteTable vteps = port.remotes();
-        SendHeader msg = SEND_HEADER.get();
-        msg.data(frame.addressOf(at), udpLength);
-        long dst = frame.dstMac();
-        int vtep = (dst & MULTICAST_BIT) == 0 ? port.macs().lookup(0, dst) : Fdb.NO_PORT;
-        int rc;
-        if (vtep != Fdb.NO_PORT) {
-            rc = sendTo(s, msg, frame, at, udpLength, vteps, vtep);
-        } else {
-            rc = DropReason.NO_OUTPUT.ordinal();
-            int n = vteps.count();
-            for (int i = 0; i < n; i++) {
-                int one = sendTo(s, msg, frame, at, udpLength, vteps, i);
-                if (rc != FrameSink.SENT) {
-                    rc = one;
-                }
-            }
-        }
-        b.putLong(at, saved0);
-        b.putLong(at + 8, saved1);
-        return rc;
+        VxlanSendBatch batch = SEND_BATCH.get();
+        transmit(batch, frame, batch.single);
+        return batch.single[0];
     }
 
-    private int sendTo(VxlanSocket s, SendHeader msg, Frame frame, int at, int udpLength, RemoteTable vteps, int vtep) {
-        if (checksumV4) {
-            ByteBuffer b = frame.buffer();
-            b.putShort(at + 6, (short) 0);
-            long pseudo = localWordSum + vteps.wordSum(vtep) + LibC.IPPROTO_UDP + udpLength;
-            int sum = Checksums.finish(Checksums.add(b, at, udpLength, pseudo));
-            b.putShort(at + 6, (short) (sum == 0 ? 0xffff : sum));
-        }
-        msg.destination(vteps.sockaddr(vtep), vteps.sockaddrLength());
-        long sent = LIBC.sendmsg(s.rawFd, msg.address, SEND_FLAGS);
-        if (sent >= 0) {
-            return FrameSink.SENT;
-        }
-        int errno = LibC.errno();
-        if (errno == LibC.EAGAIN || errno == LibC.ENOBUFS || errno == LibC.EINTR) {
-            return DropReason.TX_BUSY.ordinal();
-        }
-        if (errno == LibC.EMSGSIZE) {
-            return DropReason.TOO_BIG_FOR_TUNNEL.ordinal();
-        }
-        return DropReason.TX_ERROR.ordinal();
+    @Override
+    public int batchCapacity() {
+        return VxlanSendBatch.CAPACITY;
     }
 
     /**
-     * A {@code struct msghdr} with one iovec, in a direct buffer (freed by the garbage collector with the
-     * thread that used it). Made once per transmitting thread, then reused for every datagram.
+     * Like {@link #transmit(Frame)} for several frames (the segments of a super-frame), all sent with
+     * one {@code sendmmsg} per {@value VxlanSendBatch#CAPACITY} datagrams.
      */
-    private static final class SendHeader {
-        private static final int IOVEC_AT = 56;
-        final ByteBuffer buffer = ByteBuffer.allocateDirect(IOVEC_AT + 16).order(ByteOrder.nativeOrder());
-        final long address = DirectAddress.INSTANCE.of(buffer);
-
-        SendHeader() {
-            buffer.putLong(16, address + IOVEC_AT); // msg_iov
-            buffer.putLong(24, 1); // msg_iovlen
+    @Override
+    public void transmit(Frame[] frames, int count, int[] results) {
+        VxlanSendBatch batch = SEND_BATCH.get();
+        VxlanSocket s = socket;
+        if (port.closed() || s == null) {
+            Arrays.fill(results, 0, count, DropReason.PORT_DOWN.ordinal());
+            return;
         }
-
-        void data(long start, int length) {
-            buffer.putLong(IOVEC_AT, start);
-            buffer.putLong(IOVEC_AT + 8, length);
+        for (int i = 0; i < count; i++) {
+            enqueue(batch, s, frames[i], i, results);
         }
+        batch.send(results);
+        for (int i = 0; i < count; i++) {
+            restore(batch, frames[i], i, results);
+        }
+    }
 
-        void destination(long sockaddr, int length) {
-            buffer.putLong(0, sockaddr); // msg_name
-            buffer.putInt(8, length); // msg_namelen
+    private void transmit(VxlanSendBatch batch, Frame frame, int[] results) {
+        VxlanSocket s = socket;
+        if (port.closed() || s == null) {
+            results[0] = DropReason.PORT_DOWN.ordinal();
+            return;
+        }
+        enqueue(batch, s, frame, 0, results);
+        batch.send(results);
+        restore(batch, frame, 0, results);
+    }
+
+    /**
+     * Writes the VXLAN header into {@code frame}'s headroom (saving what was there) and queues one
+     * datagram per VTEP it goes to; {@code results[index]} gets the reason if it cannot be sent at all.
+     */
+    private void enqueue(VxlanSendBatch batch, VxlanSocket s, Frame frame, int index, int[] results) {
+        batch.stamped[index] = false;
+        int length = frame.length();
+        if (length > port.maxFrameLength()) {
+            results[index] = DropReason.TOO_BIG_FOR_TUNNEL.ordinal();
+            return;
+        }
+        if (frame.headroom() < VxlanHeader.LENGTH) {
+            results[index] = DropReason.INTERNAL_ERROR.ordinal();
+            return;
+        }
+        ByteBuffer b = frame.buffer();
+        int at = frame.start() - VxlanHeader.LENGTH;
+        batch.saved[index] = b.getLong(at);
+        batch.stamped[index] = true;
+        VxlanHeader.write(b, at, port.vni());
+        results[index] = DropReason.NO_OUTPUT.ordinal();
+        int dataLength = length + VxlanHeader.LENGTH;
+        long data = frame.addressOf(at);
+        int fd = s.senderFor(frame.flowHash());
+        // UDP GSO wants every datagram but the last to fit the path MTU unfragmented.
+        boolean gso = s.gso && dataLength <= gsoLimit;
+        RemoteTable vteps = port.remotes();
+        long dst = frame.dstMac();
+        int vtep = (dst & MULTICAST_BIT) == 0 ? port.macs().lookup(0, dst) : Fdb.NO_PORT;
+        int first = vtep == Fdb.NO_PORT ? 0 : vtep;
+        int end = vtep == Fdb.NO_PORT ? vteps.count() : vtep + 1;
+        for (int i = first; i < end; i++) {
+            batch.add(fd, results, index, data, dataLength, vteps.sockaddr(i), vteps.sockaddrLength(), gso);
+        }
+    }
+
+    /** Puts back the headroom bytes {@link #enqueue} overwrote (a flooded frame may go to more ports). */
+    private static void restore(VxlanSendBatch batch, Frame frame, int index, int[] results) {
+        if (batch.stamped[index]) {
+            frame.buffer().putLong(frame.start() - VxlanHeader.LENGTH, batch.saved[index]);
         }
     }
 

@@ -23,12 +23,17 @@ import org.slf4j.LoggerFactory;
  * its datapath thread reads for all of them ({@link VxlanQueue} is a
  * {@link io.vswitch.core.port.SharedReceiveQueue}). When the leader is removed, the next port takes over.
  *
- * <p><b>Transmit</b>: one raw IP socket (protocol UDP) bound to the local address, so that the switch
- * writes the UDP header itself, with a per-flow source port (a UDP socket can only send from the port
- * it is bound to). The kernel writes the outer IP header, routes, and resolves the next hop. For IPv6 it
- * also computes the mandatory UDP checksum ({@code IPV6_CHECKSUM}); IPv4 carries a zero checksum unless
- * {@code --udp-csum}. A drop-everything filter keeps the raw socket from queueing copies of received UDP.
- * Needs CAP_NET_RAW, as the daemon has anyway for TAP devices.
+ * <p><b>Transmit</b>: {@value #SENDERS} UDP sockets bound to the local address, each on its own
+ * ephemeral port (the kernel's range, 32768-60999, the one its vxlan picks source ports from); a
+ * flow's hash picks the socket, so its datagrams keep one source port and an underlay's ECMP spreads
+ * flows over {@value #SENDERS} outer 5-tuples and keeps each flow on one path. The kernel writes the
+ * UDP and IP headers, routes and resolves the next hop. UDP sockets, not a raw socket writing the UDP
+ * header with a per-flow port from the full hash (the first version): only a UDP socket can hand the
+ * kernel a whole super-frame's datagrams at once (UDP GSO, see {@link VxlanSendBatch}); measured with
+ * bench/vxlan-bench, see docs/ARCHITECTURE.md. IPv6 datagrams carry the mandatory UDP checksum; IPv4
+ * ones a zero checksum ({@code SO_NO_CHECK}) unless {@code --udp-csum}, and since the kernel refuses
+ * UDP GSO without a checksum, only checksummed sockets ({@link #gso}) use it. Drop-everything filters
+ * keep the senders from queueing anything sent to their ports.
  *
  * <p>Opening and closing run on the control thread under the class lock; datapath threads only read
  * the volatile port array and use the fds, which are closed after the last port left.
@@ -39,8 +44,9 @@ final class VxlanSocket {
     private static final int BUFFER_BYTES = 4 << 20;
     /** struct sock_filter {u16 code; u8 jt, jf; u32 k} "ret #0": accept no packet. */
     private static final long DROP_ALL = 0x06L;
-    /** Offset of the checksum in the UDP header, for IPV6_CHECKSUM. */
-    private static final int UDP_CHECKSUM_OFFSET = 6;
+    /** Sender sockets (source ports) per local VTEP; a power of two (see {@link #senderFor}). */
+    static final int SENDERS = 16;
+    private static final int SENDER_BUFFER_BYTES = 1 << 20;
 
     /** Open sockets by {@link #key}; guarded by the class lock. */
     private static final Map<String, VxlanSocket> OPEN = new HashMap<>();
@@ -48,19 +54,32 @@ final class VxlanSocket {
     private final String key;
     private final VxlanSettings settings;
     final int udpFd;
-    final int rawFd;
+    /** The sender sockets, by {@link #senderFor}. */
+    private final int[] senders;
+    /** Whether the senders may use UDP GSO: they checksum (IPv6, or IPv4 with --udp-csum). */
+    final boolean gso;
     final int underlayMtu;
     /** Drops before a packet is any port's (see {@link VxlanDrop#perSocket}); the reading thread adds, anyone reads. */
     private final AtomicLongArray drops = new AtomicLongArray(VxlanDrop.values().length);
     private volatile VxlanPort[] ports = new VxlanPort[0];
     private VxlanPort leader;
 
-    private VxlanSocket(String key, VxlanSettings settings, int udpFd, int rawFd, int underlayMtu) {
+    private VxlanSocket(String key, VxlanSettings settings, int udpFd, int[] senders, int underlayMtu) {
         this.key = key;
         this.settings = settings;
         this.udpFd = udpFd;
-        this.rawFd = rawFd;
+        this.senders = senders;
+        this.gso = checksums(settings);
         this.underlayMtu = underlayMtu;
+    }
+
+    private static boolean checksums(VxlanSettings s) {
+        return s.local().isIpv6() || s.udpCsum();
+    }
+
+    /** The sender socket of a flow: the same for every datagram of the flow, from any thread. */
+    int senderFor(int flowHash) {
+        return senders[(flowHash * 0x9e37_79b1) >>> 28];
     }
 
     private static String key(VxlanSettings s) {
@@ -119,7 +138,7 @@ final class VxlanSocket {
             if (rest.length == 0) {
                 OPEN.remove(key);
                 LIBC.close(udpFd);
-                LIBC.close(rawFd);
+                closeAll(senders);
                 LOG.info("vxlan socket {} closed", key);
             }
         }
@@ -164,20 +183,21 @@ final class VxlanSocket {
     private static VxlanSocket open(VxlanSettings s) throws IOException {
         return Netns.call(s.netns(), () -> {
             int udp = -1;
-            int raw = -1;
+            int[] senders = new int[SENDERS];
+            Arrays.fill(senders, -1);
             try (NativeBuffer scratch = new NativeBuffer(64)) {
                 udp = openReceiver(s, scratch);
-                raw = openSender(s, scratch);
+                for (int i = 0; i < SENDERS; i++) {
+                    senders[i] = openSender(s, scratch);
+                }
                 int mtu = underlayMtu(s, scratch);
-                LOG.info("vxlan socket {} open: underlay MTU {}", key(s), mtu);
-                return new VxlanSocket(key(s), s, udp, raw, mtu);
+                LOG.info("vxlan socket {} open: underlay MTU {}, UDP GSO {}", key(s), mtu, checksums(s) ? "on" : "off (no checksum)");
+                return new VxlanSocket(key(s), s, udp, senders, mtu);
             } catch (IOException | RuntimeException e) {
                 if (udp >= 0) {
                     LIBC.close(udp);
                 }
-                if (raw >= 0) {
-                    LIBC.close(raw);
-                }
+                closeAll(senders);
                 throw e;
             }
         });
@@ -215,12 +235,19 @@ final class VxlanSocket {
         }
     }
 
+    private static void closeAll(int[] fds) {
+        for (int fd : fds) {
+            if (fd >= 0) {
+                LIBC.close(fd);
+            }
+        }
+    }
+
+    /** One sender: a UDP socket on local:ephemeral with the port's TTL, DF and checksum settings. */
     private static int openSender(VxlanSettings s, NativeBuffer scratch) throws IOException {
-        int fd = LIBC.socket(family(s), LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, LibC.IPPROTO_UDP);
+        int fd = LIBC.socket(family(s), LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC | LibC.SOCK_NONBLOCK, 0);
         if (fd < 0) {
-            int errno = LibC.errno();
-            throw errno == LibC.EPERM ? new IOException("a vxlan port needs CAP_NET_RAW to send (run the daemon as root)")
-                    : new ErrnoException("socket(raw UDP)", errno);
+            throw ErrnoException.last("socket(UDP sender)");
         }
         try {
             scratch.clear(0, 64);
@@ -230,10 +257,15 @@ final class VxlanSocket {
             if (LIBC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_ATTACH_FILTER, scratch.address() + 16, 16) < 0) {
                 throw ErrnoException.last("SO_ATTACH_FILTER");
             }
-            setBuffer(fd, LibC.SO_SNDBUFFORCE, LibC.SO_SNDBUF, scratch);
+            scratch.putInt(56, SENDER_BUFFER_BYTES);
+            if (LIBC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_SNDBUFFORCE, scratch.address() + 56, 4) < 0) {
+                LIBC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_SNDBUF, scratch.address() + 56, 4);
+            }
             boolean v6 = s.local().isIpv6();
             if (v6) {
-                setInt(fd, LibC.IPPROTO_IPV6, LibC.IPV6_CHECKSUM, UDP_CHECKSUM_OFFSET, scratch, "IPV6_CHECKSUM");
+                setInt(fd, LibC.IPPROTO_IPV6, LibC.IPV6_V6ONLY, 1, scratch, "IPV6_V6ONLY");
+            } else if (!s.udpCsum()) {
+                setInt(fd, LibC.SOL_SOCKET, LibC.SO_NO_CHECK, 1, scratch, "SO_NO_CHECK");
             }
             if (s.ttl() != null) {
                 setInt(fd, v6 ? LibC.IPPROTO_IPV6 : LibC.IPPROTO_IP, v6 ? LibC.IPV6_UNICAST_HOPS : LibC.IP_TTL, s.ttl(), scratch, "TTL");
@@ -242,13 +274,30 @@ final class VxlanSocket {
             setInt(fd, v6 ? LibC.IPPROTO_IPV6 : LibC.IPPROTO_IP, v6 ? LibC.IPV6_MTU_DISCOVER : LibC.IP_MTU_DISCOVER, pmtu, scratch, "MTU_DISCOVER");
             int len = sockaddr(scratch, s.local(), 0);
             if (LIBC.bind(fd, scratch.address(), len) < 0) {
-                throw ErrnoException.last("bind raw socket to " + s.local());
+                throw ErrnoException.last("bind UDP sender to " + s.local());
             }
             return fd;
         } catch (IOException | RuntimeException e) {
             LIBC.close(fd);
             throw e;
         }
+    }
+
+    /** The sender sockets' source ports (cold path: tests and show). */
+    int[] sourcePorts() {
+        int[] ports = new int[SENDERS];
+        byte[] port = new byte[2];
+        try (NativeBuffer scratch = new NativeBuffer(64)) {
+            for (int i = 0; i < SENDERS; i++) {
+                scratch.putInt(40, 28);
+                if (LIBC.getsockname(senders[i], scratch.address(), scratch.address() + 40) < 0) {
+                    throw new IllegalStateException(ErrnoException.last("getsockname").getMessage());
+                }
+                scratch.get(2, port, 0, 2);
+                ports[i] = ((port[0] & 0xff) << 8) | (port[1] & 0xff);
+            }
+        }
+        return ports;
     }
 
     /**

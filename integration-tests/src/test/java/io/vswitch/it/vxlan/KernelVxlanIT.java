@@ -45,6 +45,45 @@ class KernelVxlanIT extends VxlanTestBase {
         assertTrue(kernelFdb.contains(a.mac() + " dst " + u.addr1()), () -> "kernel vxlan fdb: " + kernelFdb);
     }
 
+    /**
+     * With {@code --udp-csum} the port sends each super-frame's datagrams as one UDP GSO send; the kernel
+     * peer verifies every outer UDP checksum and its tenant every inner TCP checksum (a bad one would be
+     * counted in InCsumErrors, and TCP would retransmit around it).
+     */
+    @Test
+    void checksummedIpv4DatagramsFromUdpGsoAreAcceptedByTheKernel() {
+        Underlay u = Underlay.create(ns, false);
+        KernelPeer far = KernelPeer.create(ns, u.host2(), VNI, u.addr2(), u.addr1(), "198.18.101.2/24", 1450);
+        String vx = vxlanPort(VNI, u.addr1(), u.addr2(), u.host1(), "--udp-csum");
+        Host a = host("a", "198.18.101.1/24", "--mtu", "1450");
+        PingResult ab = ns.ping(a.netns(), far.tenantIp(), 3);
+        assertTrue(ab.allReceived(), ab::toString);
+
+        assertTrue(iperfBits(a.netns(), far.tenantNetns(), far.tenantIp()) > 0);
+        JsonNode tunnel = port(vx);
+        assertTrue(tunnel.path("txSegmented").asLong() > 0, () -> "super-frames were segmented for the tunnel: " + tunnel);
+        assertEquals(0, tunnel.path("drops").path("tx-error").asLong(), tunnel::toString);
+        assertEquals(0, snmp(u.host2(), "Udp", "InCsumErrors"), "outer UDP checksums at the kernel VTEP");
+        assertEquals(0, snmp(far.tenantNetns(), "Tcp", "InCsumErrors"), "inner TCP checksums at the far tenant");
+        assertTrue(snmp(u.host2(), "Udp", "InDatagrams") > 1000, "the kernel VTEP received the stream's datagrams");
+    }
+
+    /** A counter of {@code /proc/net/snmp} in namespace {@code netns}. */
+    private long snmp(String netns, String protocol, String counter) {
+        String[] lines = ns.exec(netns, "cat", "/proc/net/snmp").orThrow().stdout().split("\n");
+        for (int i = 0; i + 1 < lines.length; i++) {
+            if (lines[i].startsWith(protocol + ":") && lines[i + 1].startsWith(protocol + ":")) {
+                java.util.List<String> names = java.util.List.of(lines[i].trim().split("\\s+"));
+                String[] values = lines[i + 1].trim().split("\\s+");
+                int at = names.indexOf(counter);
+                if (at > 0) {
+                    return Long.parseLong(values[at]);
+                }
+            }
+        }
+        throw new AssertionError(protocol + " " + counter + " not in /proc/net/snmp of " + netns);
+    }
+
     @Test
     void staticRemoteEntryIsShownAndSavedWithItsVtep() {
         Underlay u = Underlay.create(ns, false);

@@ -6,6 +6,7 @@ import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.EtherTypes;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.QueueCounters;
 import java.nio.ByteBuffer;
@@ -20,21 +21,30 @@ import java.nio.ByteBuffer;
  * checksum. A UDP super-frame (GSO_UDP_L4) is cut into datagrams of {@code gsoSize} payload bytes.
  * A frame with only NEEDS_CSUM gets its checksum written in place.
  *
- * <p>One segmenter per datapath thread: it owns a small scratch allocator, and each segment is
- * written, transmitted and released before the next one, so one fragment (or, for jumbo segments,
- * one large buffer) is enough and nothing is allocated per frame. The segment is released even when
- * the sink throws, so a failing port cannot pin the scratch memory.
+ * <p>One segmenter per datapath thread: it owns a small scratch allocator. For a plain
+ * {@link FrameSink} each segment is written, transmitted and released before the next one; a
+ * {@link BatchSink} (a tunnel sending with {@code sendmmsg}) gets up to {@value #BATCH} segments in
+ * one call, written into the scratch fragments side by side. Nothing is allocated per frame, and
+ * segments are released even when the sink throws, so a failing port cannot pin the scratch memory.
  */
 public final class Segmenter {
     private static final int TCP_FIN = 0x01;
     private static final int TCP_PSH = 0x08;
     private static final int TCP_CWR = 0x80;
 
+    /** Segments handed to a {@link BatchSink} at once: a 64 KiB super-frame at a 1400-byte MSS is 47. */
+    static final int BATCH = 64;
+
     private final FragAllocator scratch;
-    private final Frame segment = new Frame();
+    private final Frame[] batch = new Frame[BATCH];
+    private final int[] results = new int[BATCH];
 
     public Segmenter(NativeAddress addresses) {
+        // Two chunks hold a whole batch of 1.5 KB segments (32 fragments each); jumbo segments take the large buffer one at a time.
         this.scratch = new FragAllocator(FragAllocator.DEFAULT_CHUNK_SIZE, 2, 1, addresses);
+        for (int i = 0; i < BATCH; i++) {
+            batch[i] = new Frame();
+        }
     }
 
     /**
@@ -111,21 +121,33 @@ public final class Segmenter {
             return;
         }
         counters.segmented();
+        int limit = sink instanceof BatchSink ? Math.min(BATCH, ((BatchSink) sink).batchCapacity()) : 1;
         ByteBuffer src = frame.buffer();
         int srcBase = frame.start();
         int ipId = v4 ? frame.u16(l3 + 4) : 0;
         long seq = tcp ? frame.i32(l4 + 4) & 0xffffffffL : 0;
         int flags = tcp ? frame.u8(l4 + 13) : 0;
-        int index = 0;
-        for (int offset = 0; offset < payload; offset += mss, index++) {
-            int chunk = Math.min(mss, payload - offset);
-            boolean last = offset + chunk >= payload;
-            if (!scratch.allocate(segment, headers + chunk)) {
-                counters.dropped(DropReason.NO_BUFFER.ordinal());
-                return;
-            }
-            segment.setFlowHash(frame.flowHash());
-            try {
+        int pending = 0;
+        try {
+            int index = 0;
+            for (int offset = 0; offset < payload; offset += mss, index++) {
+                int chunk = Math.min(mss, payload - offset);
+                boolean last = offset + chunk >= payload;
+                if (!scratch.allocate(batch[pending], headers + chunk)) {
+                    if (pending == 0) {
+                        counters.dropped(DropReason.NO_BUFFER.ordinal());
+                        return;
+                    }
+                    int n = pending;
+                    pending = 0;
+                    flush(sink, n, counters);
+                    if (!scratch.allocate(batch[0], headers + chunk)) {
+                        counters.dropped(DropReason.NO_BUFFER.ordinal());
+                        return;
+                    }
+                }
+                Frame segment = batch[pending++];
+                segment.setFlowHash(frame.flowHash());
                 ByteBuffer dst = segment.buffer();
                 int base = segment.start();
                 dst.put(base, src, srcBase, headers);
@@ -163,9 +185,40 @@ public final class Segmenter {
                     check = 0xffff; // RFC 768: zero means "no checksum"
                 }
                 dst.putShort(checkField, (short) check);
-                transmit(segment, sink, counters);
-            } finally {
-                segment.release();
+                if (pending == limit || last) {
+                    int n = pending;
+                    pending = 0;
+                    flush(sink, n, counters);
+                }
+            }
+        } finally {
+            for (int i = 0; i < pending; i++) {
+                batch[i].release();
+            }
+        }
+    }
+
+    /**
+     * Sends the first {@code count} segments of {@link #batch} (to a {@link BatchSink} in one call) and
+     * releases them, also when the sink throws.
+     */
+    private void flush(FrameSink sink, int count, QueueCounters counters) {
+        try {
+            if (sink instanceof BatchSink) {
+                ((BatchSink) sink).transmit(batch, count, results);
+                for (int i = 0; i < count; i++) {
+                    if (results[i] == FrameSink.SENT) {
+                        counters.transmitted(batch[i].length());
+                    } else {
+                        counters.dropped(results[i]);
+                    }
+                }
+            } else {
+                transmit(batch[0], sink, counters);
+            }
+        } finally {
+            for (int i = 0; i < count; i++) {
+                batch[i].release();
             }
         }
     }

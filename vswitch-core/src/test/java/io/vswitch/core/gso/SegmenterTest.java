@@ -11,6 +11,7 @@ import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameParser;
 import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.QueueCounters;
 import io.vswitch.core.testing.Frames;
@@ -270,5 +271,128 @@ class SegmenterTest {
         segmenter.send(f, out.queue(0), counters);
         assertEquals(14, out.drain().size(), "every segment of the next super-frame goes out");
         assertEquals(0, counters.drops(DropReason.NO_BUFFER));
+    }
+
+    // ---- a sink that sends batches -----------------------------------------------------------------
+
+    /** Records each batch call; refuses the frames at the indexes in {@code refuse} as TX_BUSY. */
+    private static final class RecordingBatchSink implements BatchSink {
+        final List<Integer> calls = new java.util.ArrayList<>();
+        final List<byte[]> frames = new java.util.ArrayList<>();
+        final int capacity;
+        java.util.Set<Integer> refuse = java.util.Set.of();
+        int singles;
+
+        RecordingBatchSink(int capacity) {
+            this.capacity = capacity;
+        }
+
+        @Override
+        public int batchCapacity() {
+            return capacity;
+        }
+
+        @Override
+        public void transmit(Frame[] batch, int count, int[] results) {
+            calls.add(count);
+            for (int i = 0; i < count; i++) {
+                assertTrue(batch[i].attached(), "segment " + i + " of the batch is live while the sink has it");
+                int n = frames.size();
+                frames.add(batch[i].toBytes());
+                results[i] = refuse.contains(n) ? DropReason.TX_BUSY.ordinal() : FrameSink.SENT;
+            }
+        }
+
+        @Override
+        public int transmit(Frame frame) {
+            singles++;
+            frames.add(frame.toBytes());
+            return FrameSink.SENT;
+        }
+    }
+
+    @Test
+    void aBatchSinkGetsTheSameSegmentsInOneCallPerBatch() {
+        byte[] superFrame = Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1_000_000, 64_000);
+        superFrame[47] = (byte) 0x99;
+        Frame f = load(superFrame);
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1398, 34, 16);
+        segmenter.send(f, out.queue(0), counters);
+        List<MemoryPort.Sent> one = out.drain();
+
+        RecordingBatchSink sink = new RecordingBatchSink(64);
+        QueueCounters batchCounters = new QueueCounters();
+        segmenter.send(f, sink, batchCounters);
+        assertEquals(List.of(46), sink.calls, "46 segments of 1398 bytes in one call");
+        assertEquals(0, sink.singles);
+        assertEquals(one.size(), sink.frames.size());
+        for (int i = 0; i < one.size(); i++) {
+            assertTrue(java.util.Arrays.equals(one.get(i).bytes(), sink.frames.get(i)), "segment " + i + " as a plain sink gets it");
+        }
+        assertEquals(46, batchCounters.txPackets());
+        assertEquals(1, batchCounters.txSegmented());
+    }
+
+    @Test
+    void batchesFollowTheSinksCapacityAndItsPerFrameResultsAreCounted() {
+        Frame f = load(Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1, 20_000));
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
+        RecordingBatchSink sink = new RecordingBatchSink(5);
+        sink.refuse = java.util.Set.of(3, 9);
+        segmenter.send(f, sink, counters);
+        assertEquals(List.of(5, 5, 4), sink.calls);
+        assertEquals(12, counters.txPackets());
+        assertEquals(2, counters.drops(DropReason.TX_BUSY));
+    }
+
+    @Test
+    void aThrowingBatchSinkDoesNotPinTheScratchMemory() {
+        BatchSink failing = new BatchSink() {
+            @Override
+            public int batchCapacity() {
+                return 64;
+            }
+
+            @Override
+            public void transmit(Frame[] frames, int count, int[] results) {
+                throw new IllegalStateException("port failed");
+            }
+
+            @Override
+            public int transmit(Frame frame) {
+                throw new IllegalStateException("port failed");
+            }
+        };
+        byte[] superFrame = Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1, 60_000);
+        for (int i = 0; i < 50; i++) {
+            Frame f = load(superFrame);
+            f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
+            assertThrows(IllegalStateException.class, () -> segmenter.send(f, failing, counters));
+            f.release();
+        }
+        Frame f = load(superFrame);
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
+        RecordingBatchSink sink = new RecordingBatchSink(64);
+        segmenter.send(f, sink, counters);
+        assertEquals(List.of(42), sink.calls, "every segment of the next super-frame goes out in one batch");
+        assertEquals(0, counters.drops(DropReason.NO_BUFFER));
+    }
+
+    @Test
+    void smallSegmentsBeyondTheScratchAreSentInSeveralBatches() {
+        // 536-byte segments: 112 of them, more than one batch (64) and more than the scratch fragments (64).
+        Frame f = load(Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1, 60_000));
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 536, 34, 16);
+        RecordingBatchSink sink = new RecordingBatchSink(128);
+        segmenter.send(f, sink, counters);
+        assertEquals(112, sink.frames.size());
+        assertEquals(112, sink.calls.stream().mapToInt(Integer::intValue).sum());
+        assertEquals(0, counters.drops(DropReason.NO_BUFFER));
+        int seen = 0;
+        for (byte[] s : sink.frames) {
+            assertEquals(1 + seen, ByteBuffer.wrap(s).getInt(38), "sequence number");
+            seen += s.length - 54;
+        }
+        assertEquals(60_000, seen);
     }
 }

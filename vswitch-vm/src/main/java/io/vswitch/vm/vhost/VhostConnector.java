@@ -7,17 +7,6 @@ import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import io.vswitch.linux.UnixAddress;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.GroupPrincipal;
-import java.nio.file.attribute.PosixFileAttributeView;
-import java.nio.file.attribute.PosixFilePermission;
-import java.nio.file.attribute.UserPrincipalLookupService;
-import java.util.EnumSet;
-import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,15 +38,16 @@ final class VhostConnector {
     private final VhostCounters counters;
     private final VhostUserPort.SocketAccess access;
     private final Epoll epoll;
+    /** QEMU's socket, in client mode; null in server mode. */
     private final UnixAddress address;
     private final VhostMessage message = new VhostMessage();
     private final FdPassing fds = new FdPassing();
     private final Thread thread;
-    private final int listenFd;
+    /** The socket file QEMU connects to, in server mode; null in client mode. */
+    private final VhostListener listener;
     private volatile boolean running = true;
     private volatile int connection = -1;
     private volatile long peerPid = -1;
-    private Object socketFileKey;
 
     VhostConnector(VhostUserPort port, VhostDevice device, VhostCounters counters, VhostUserPort.SocketAccess access)
             throws IOException {
@@ -65,19 +55,19 @@ final class VhostConnector {
         this.device = device;
         this.counters = counters;
         this.access = access == null ? VhostUserPort.SocketAccess.INHERIT : access;
-        this.address = new UnixAddress(port.socketPath());
+        boolean server = port.mode() == VhostUserPort.Mode.SERVER;
+        this.address = server ? null : new UnixAddress(port.socketPath());
         Epoll ep = null;
-        int fd = -1;
+        VhostListener listening = null;
         try {
             ep = new Epoll(4);
-            if (port.mode() == VhostUserPort.Mode.SERVER) {
-                fd = listen();
-                ep.add(fd, LibC.EPOLLIN, LISTEN);
+            if (server) {
+                listening = new VhostListener(port.name(), port.socketPath(), this.access);
+                ep.add(listening.fd(), LibC.EPOLLIN, LISTEN);
             }
         } catch (IOException | RuntimeException e) {
-            if (fd >= 0) {
-                LIBC.close(fd);
-                removeSocketFile();
+            if (listening != null) {
+                listening.close();
             }
             if (ep != null) {
                 ep.close();
@@ -86,7 +76,7 @@ final class VhostConnector {
             throw e;
         }
         this.epoll = ep;
-        this.listenFd = fd;
+        this.listener = listening;
         this.thread = new Thread(this::run, "vhost-" + port.name());
         thread.setDaemon(true);
     }
@@ -120,9 +110,8 @@ final class VhostConnector {
             LOG.error("port {}: the control thread did not stop; its memory stays mapped", port.name());
             return;
         }
-        if (listenFd >= 0) {
-            LIBC.close(listenFd);
-            removeSocketFile();
+        if (listener != null) {
+            listener.close();
         }
         epoll.close();
         closeNative();
@@ -131,7 +120,9 @@ final class VhostConnector {
     private void closeNative() {
         message.close();
         fds.close();
-        address.close();
+        if (address != null) {
+            address.close();
+        }
     }
 
     private void run() {
@@ -176,8 +167,7 @@ final class VhostConnector {
         if (ready != LISTEN) {
             return -1;
         }
-        int fd = LIBC.accept4(listenFd, 0, 0, LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
-        return fd;
+        return listener.accept();
     }
 
     /** Waits up to {@code millis} (-1: forever) for the connection or listener; returns its token, or 0. */
@@ -237,7 +227,7 @@ final class VhostConnector {
     }
 
     private void refuseNewcomer() {
-        int extra = LIBC.accept4(listenFd, 0, 0, LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
+        int extra = listener.accept();
         if (extra >= 0) {
             LIBC.close(extra);
             counters.count(VhostEvent.REFUSED);
@@ -353,127 +343,6 @@ final class VhostConnector {
                 return -1;
             }
             return cred.getInt(0);
-        }
-    }
-
-    // ---- server mode: the socket file ----
-
-    private int listen() throws IOException {
-        Path path = port.socketPath();
-        Path dir = path.getParent();
-        if (dir != null && !Files.isDirectory(dir)) {
-            Files.createDirectories(dir);
-        }
-        removeStaleSocket(path);
-        int fd = LIBC.socket(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            throw new ErrnoException("socket(AF_UNIX)", LibC.errno());
-        }
-        if (LIBC.bind(fd, address.address(), address.length()) < 0) {
-            int errno = LibC.errno();
-            LIBC.close(fd);
-            throw new IOException("cannot bind " + path + ": " + new ErrnoException("bind", errno).getMessage());
-        }
-        socketFileKey = fileKey(path);
-        try {
-            applyAccess(path);
-            if (LIBC.listen(fd, 4) < 0) {
-                throw new ErrnoException("listen(" + path + ")", LibC.errno());
-            }
-        } catch (IOException | RuntimeException e) {
-            LIBC.close(fd);
-            removeSocketFile();
-            throw e;
-        }
-        return fd;
-    }
-
-    private void applyAccess(Path path) throws IOException {
-        // Following links on purpose: without, the JDK opens the file to fchmod it, which a socket refuses (ENXIO).
-        // The path is the socket this port just bound.
-        PosixFileAttributeView view = Files.getFileAttributeView(path, PosixFileAttributeView.class);
-        UserPrincipalLookupService users = path.getFileSystem().getUserPrincipalLookupService();
-        try {
-            if (access.owner() != null) {
-                view.setOwner(users.lookupPrincipalByName(access.owner()));
-            }
-            if (access.group() != null) {
-                GroupPrincipal group = users.lookupPrincipalByGroupName(access.group());
-                view.setGroup(group);
-            }
-        } catch (IOException e) {
-            throw new IOException("cannot give " + path + " owner " + access.owner() + " / group " + access.group()
-                    + ": " + e.getMessage() + " (does the user/group exist, and does vswitchd run as root?)", e);
-        }
-        if (access.mode() != null) {
-            view.setPermissions(permissions(access.mode()));
-        }
-    }
-
-    /** Parses an octal mode like {@code 0660}. */
-    static Set<PosixFilePermission> permissions(String octal) {
-        int bits;
-        try {
-            bits = Integer.parseInt(octal, 8);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("socket mode '" + octal + "' is not octal: write it like 0660");
-        }
-        if (bits < 0 || bits > 0777) {
-            throw new IllegalArgumentException("socket mode '" + octal + "' is out of range: use 0000-0777");
-        }
-        PosixFilePermission[] all = PosixFilePermission.values(); // OWNER_READ .. OTHERS_EXECUTE, high bit first
-        Set<PosixFilePermission> out = EnumSet.noneOf(PosixFilePermission.class);
-        for (int i = 0; i < 9; i++) {
-            if ((bits & (1 << (8 - i))) != 0) {
-                out.add(all[i]);
-            }
-        }
-        return out;
-    }
-
-    private void removeStaleSocket(Path path) throws IOException {
-        BasicFileAttributes attrs;
-        try {
-            attrs = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-        } catch (NoSuchFileException e) {
-            return;
-        }
-        if (!attrs.isOther()) {
-            throw new IOException(path + " exists and is not a unix socket: remove it or choose another --path");
-        }
-        int probe = LIBC.socket(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
-        try {
-            if (probe >= 0 && (LIBC.connect(probe, address.address(), address.length()) == 0 || LibC.errno() == LibC.EAGAIN)) {
-                throw new IOException(path + " is in use by another process: choose another --path");
-            }
-        } finally {
-            if (probe >= 0) {
-                LIBC.close(probe);
-            }
-        }
-        Files.deleteIfExists(path);
-        LOG.info("port {}: removed stale socket {}", port.name(), path);
-    }
-
-    private void removeSocketFile() {
-        if (socketFileKey == null) {
-            return;
-        }
-        try {
-            if (socketFileKey.equals(fileKey(port.socketPath()))) {
-                Files.deleteIfExists(port.socketPath());
-            }
-        } catch (IOException e) {
-            LOG.warn("port {}: cannot remove {}: {}", port.name(), port.socketPath(), e.getMessage());
-        }
-        socketFileKey = null;
-    }
-
-    private static Object fileKey(Path path) throws IOException {
-        try {
-            return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
-        } catch (NoSuchFileException e) {
-            return null;
         }
     }
 }

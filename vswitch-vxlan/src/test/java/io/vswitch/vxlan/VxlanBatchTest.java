@@ -1,0 +1,175 @@
+package io.vswitch.vxlan;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vswitch.core.alloc.FragAllocator;
+import io.vswitch.core.frame.DropReason;
+import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.frame.FrameParser;
+import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.gso.Segmenter;
+import io.vswitch.core.port.FrameSink;
+import io.vswitch.core.port.QueueCounters;
+import io.vswitch.core.testing.Frames;
+import io.vswitch.linux.Allocations;
+import io.vswitch.linux.DirectAddress;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The segments of a TCP super-frame leave a VXLAN port in one {@code sendmmsg} batch and arrive at a
+ * real kernel UDP socket (the other port's) exactly as the plain segmenter cuts them; with
+ * {@code --udp-csum} the receiving kernel verifies the checksum of every datagram (a wrong one is
+ * dropped there, and the count comes up short).
+ */
+class VxlanBatchTest {
+    private static final long MAC_A = 0x02_00_00_00_0a_01L;
+    private static final long MAC_B = 0x02_00_00_00_0b_01L;
+
+    @ParameterizedTest(name = "udp checksum {0}")
+    @ValueSource(booleans = {false, true})
+    void aSuperFramesSegmentsArriveIntactAndInOrder(boolean udpCsum) throws Exception {
+        try (LoopbackPair pair = new LoopbackPair(77, List.of(LoopbackPair.B), List.of(LoopbackPair.A), udpCsum)) {
+            FragAllocator allocator = LoopbackPair.allocator();
+            Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
+            Frame superFrame = superFrame(allocator, 30_001);
+            List<byte[]> expected = new ArrayList<>();
+            QueueCounters ignored = new QueueCounters();
+            segmenter.send(superFrame, frame -> {
+                expected.add(frame.toBytes());
+                return FrameSink.SENT;
+            }, ignored, pair.a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
+
+            QueueCounters counters = new QueueCounters();
+            segmenter.send(superFrame, pair.a.queue(0), counters, pair.a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
+            assertEquals(expected.size(), counters.txPackets(), "every segment reported sent");
+
+            List<byte[]> received = receive(pair.b, expected.size());
+            assertEquals(expected.size(), received.size(), "segments that reached B's socket");
+            for (int i = 0; i < expected.size(); i++) {
+                assertArrayEquals(expected.get(i), received.get(i), "segment " + i);
+            }
+            assertEquals(LoopbackPair.A, pair.b.remoteOf(MAC_A));
+            superFrame.release();
+        }
+    }
+
+    @Test
+    void segmentingIntoTheTunnelAllocatesNothing() throws Exception {
+        try (LoopbackPair pair = new LoopbackPair(78)) {
+            FragAllocator allocator = LoopbackPair.allocator();
+            Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
+            Frame superFrame = superFrame(allocator, 20_000);
+            pair.a.macs().learn(0, MAC_B, 0, System.nanoTime());
+            QueueCounters counters = new QueueCounters();
+            FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+            long[] done = new long[1];
+            Runnable roundTrip = () -> {
+                long before = counters.txPackets();
+                segmenter.send(superFrame, pair.a.queue(0), counters, pair.a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
+                done[0] += LoopbackPair.drain(pair.b, batch, (int) (counters.txPackets() - before));
+            };
+            long allocated = Allocations.bytesForFrames(roundTrip, 20_000, done);
+            assertTrue(allocated < 2_000, "allocated " + allocated + " bytes for 20000 segments");
+            superFrame.release();
+        }
+    }
+
+    @Test
+    void aFloodedSuperFrameReachesEveryVtep() throws Exception {
+        try (LoopbackPair pair = new LoopbackPair(79, List.of("127.0.0.3", LoopbackPair.B), List.of(LoopbackPair.A), true);
+                DatagramSocket third = new DatagramSocket(new InetSocketAddress("127.0.0.3", pair.dstPort))) {
+            third.setSoTimeout(2000);
+            Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
+            Frame superFrame = superFrame(LoopbackPair.allocator(), 10_000);
+            QueueCounters counters = new QueueCounters();
+            segmenter.send(superFrame, pair.a.queue(0), counters, pair.a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
+            int segments = (int) counters.txPackets();
+            assertEquals(7, segments);
+            List<byte[]> atB = receive(pair.b, segments);
+            assertEquals(segments, atB.size(), "segments at B");
+            byte[] buffer = new byte[2048];
+            for (int i = 0; i < segments; i++) {
+                DatagramPacket p = new DatagramPacket(buffer, buffer.length);
+                third.receive(p);
+                assertArrayEquals(atB.get(i), Arrays.copyOfRange(buffer, 8, p.getLength()), "segment " + i + " at the third VTEP");
+            }
+            superFrame.release();
+        }
+    }
+
+    @Test
+    void aFlowKeepsItsSourcePortAndFlowsSpreadOverTheKernelsRange() throws Exception {
+        String[] range = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).trim().split("\\s+");
+        try (DatagramSocket remote = new DatagramSocket(new InetSocketAddress(LoopbackPair.B, 0))) {
+            remote.setSoTimeout(2000);
+            VxlanPort a = VxlanPort.open("vxs", VxlanSettings.parse(80, LoopbackPair.A, List.of(LoopbackPair.B), remote.getLocalPort(),
+                    null, null, null, null, null));
+            try {
+                FragAllocator allocator = LoopbackPair.allocator();
+                Frame frame = LoopbackPair.frame(allocator, MAC_B, MAC_A, 100);
+                Map<Integer, Integer> portOfFlow = new HashMap<>();
+                byte[] buffer = new byte[2048];
+                for (int round = 0; round < 2; round++) {
+                    for (int flow = 0; flow < 64; flow++) {
+                        frame.setFlowHash(flow * 0x0123_4567);
+                        assertEquals(FrameSink.SENT, a.queue(0).transmit(frame));
+                        DatagramPacket p = new DatagramPacket(buffer, buffer.length);
+                        remote.receive(p);
+                        Integer before = portOfFlow.putIfAbsent(flow, p.getPort());
+                        assertTrue(before == null || before == p.getPort(), "flow " + flow + " moved from port " + before + " to " + p.getPort());
+                        assertTrue(p.getPort() >= Integer.parseInt(range[0]) && p.getPort() <= Integer.parseInt(range[1]), "port " + p.getPort());
+                    }
+                }
+                Set<Integer> ports = new HashSet<>(portOfFlow.values());
+                assertTrue(ports.size() >= VxlanSocket.SENDERS / 2, "64 flows on " + ports.size() + " source ports");
+                frame.release();
+            } finally {
+                a.close();
+            }
+        }
+    }
+
+    private static Frame superFrame(FragAllocator allocator, int payload) {
+        byte[] bytes = Frames.tcp4(MAC_B, MAC_A, 0xc6130001, 0xc6130002, 40000, 5201, 7, payload);
+        Frame f = new Frame();
+        assertTrue(allocator.allocate(f, bytes.length));
+        f.write(bytes, 0, bytes.length);
+        assertEquals(FrameParser.OK, FrameParser.parse(f));
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
+        f.setFlowHash(0x5eed_1234);
+        return f;
+    }
+
+    /** Receives on {@code port} until {@code want} frames came or 2 s passed; copies and releases them. */
+    private static List<byte[]> receive(VxlanPort port, int want) {
+        List<byte[]> got = new ArrayList<>();
+        FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (got.size() < want && System.nanoTime() < deadline) {
+            port.queue(0).receive(batch);
+            for (int i = 0; i < batch.count(); i++) {
+                got.add(batch.get(i).toBytes());
+                batch.get(i).release();
+            }
+            batch.clear();
+        }
+        return got;
+    }
+}
