@@ -13,15 +13,21 @@ import io.vswitch.core.alloc.NativeAddress;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.EtherTypes;
 import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.frame.FrameParser;
 import io.vswitch.core.frame.VnetHeader;
 import io.vswitch.core.gso.Segmenter;
+import io.vswitch.core.port.BatchSink;
+import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.Offloads;
+import io.vswitch.core.port.Port;
 import io.vswitch.core.port.PortCounters;
+import io.vswitch.core.port.PortQueue;
 import io.vswitch.core.testing.MemoryPort;
 import io.vswitch.core.vlan.VlanMembership;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
@@ -39,7 +45,8 @@ import java.util.Set;
  * each with valid IP and TCP/UDP checksums, whose payloads put together are the super-frame's. The
  * fragment the frame arrived in is surrounded by a canary in its chunk (frames live in shared native
  * memory, where the buffer's own bounds do not protect the neighbours), and every fragment is given
- * back.
+ * back. A second port without offloads takes jumbo frames and its segments in batches (a
+ * {@link BatchSink}, as VXLAN ports do), and is checked the same way.
  */
 class HostileFrameFuzzTest {
     private static final byte[] CANARY_BYTES = new byte[FragAllocator.MAX_LARGE_FRAME + FragAllocator.HEADROOM + 64];
@@ -60,10 +67,16 @@ class HostileFrameFuzzTest {
     private static final BridgePort TAP = BRIDGE.attach(new MemoryPort("tap", 1, Offloads.CSUM | Offloads.TSO4 | Offloads.TSO6
             | Offloads.TSO_ECN | Offloads.USO4 | Offloads.USO6, true), VlanMembership.DEFAULT);
     private static final BridgePort VM = BRIDGE.attach(new MemoryPort("vm", 1), VlanMembership.DEFAULT);
+    /**
+     * Like a VXLAN port: no offloads, jumbo frames, segments handed over in batches (a BatchSink).
+     * Attached before the ports that push or pop tags, so it floods the frame with its tags as it came.
+     */
+    private static final BatchPort TUNNEL_PORT = new BatchPort();
+    private static final BridgePort TUNNEL = BRIDGE.attach(TUNNEL_PORT, VlanMembership.DEFAULT);
     private static final BridgePort ACCESS = BRIDGE.attach(new MemoryPort("access10", 1), VlanMembership.access(10));
     private static final BridgePort TRUNK = BRIDGE.attach(new MemoryPort("trunk", 1),
             VlanMembership.trunk(List.of(10, 20), 20));
-    private static final BridgePort[] OUTPUTS = {TAP, VM, ACCESS, TRUNK};
+    private static final BridgePort[] OUTPUTS = {TAP, VM, TUNNEL, ACCESS, TRUNK};
     private static final Ingress INGRESS = new Ingress(BRIDGE, GUEST, 0, FORWARDER);
     private static final FragAllocator ALLOCATOR = new FragAllocator(NativeAddress.NONE);
     private static final int[] GSO_TYPES = {VnetHeader.GSO_NONE, VnetHeader.GSO_TCPV4, VnetHeader.GSO_TCPV6,
@@ -127,9 +140,10 @@ class HostileFrameFuzzTest {
             drain();
             return;
         }
-        List<MemoryPort.Sent> vmSent = ((MemoryPort) VM.port()).drain();
-        boolean vmTargeted = after[2] - before[2] > 0;
-        checkVm(bytes, flags, gsoType, gsoSize, csumStart, csumOffset, vmSent, vmTargeted);
+        checkWithoutOffloads(bytes, flags, gsoType, gsoSize, csumStart, csumOffset, ((MemoryPort) VM.port()).drain(),
+                after[2] - before[2] > 0, VM_MAX);
+        checkWithoutOffloads(bytes, flags, gsoType, gsoSize, csumStart, csumOffset, TUNNEL_PORT.drain(),
+                after[3] - before[3] > 0, BatchPort.MAX_FRAME);
         for (BridgePort p : new BridgePort[] {ACCESS, TRUNK}) {
             for (MemoryPort.Sent s : ((MemoryPort) p.port()).drain()) {
                 assertEquals(VnetHeader.GSO_NONE, s.gsoType(), p.port().name() + " takes no super-frames");
@@ -140,17 +154,20 @@ class HostileFrameFuzzTest {
         ((MemoryPort) TAP.port()).drain();
     }
 
-    /** The port without offloads: what left it must be the input, correctly checksummed or segmented. */
-    private static void checkVm(byte[] input, int flags, int gsoType, int gsoSize, int csumStart, int csumOffset,
-            List<MemoryPort.Sent> sent, boolean targeted) {
+    /**
+     * A port without offloads that carries every VLAN as it came: what left it must be the input,
+     * correctly checksummed or segmented to fit {@code max}.
+     */
+    private static void checkWithoutOffloads(byte[] input, int flags, int gsoType, int gsoSize, int csumStart, int csumOffset,
+            List<MemoryPort.Sent> sent, boolean targeted, int max) {
         if (!targeted) {
             assertEquals(0, sent.size());
             return;
         }
-        // The vm port carries every VLAN as it came, except that a priority tag (VID 0) is the untagged domain.
+        // Every VLAN leaves as it came, except that a priority tag (VID 0) is the untagged domain.
         byte[] expected = input;
         int shift = 0;
-        if (input.length >= 18 && isTpid(u16(input, 12)) && (u16(input, 14) & 0xfff) == 0) {
+        if (input.length >= 18 && EtherTypes.isVlanTpid(u16(input, 12)) && (u16(input, 14) & 0xfff) == 0) {
             expected = new byte[input.length - 4];
             System.arraycopy(input, 0, expected, 0, 12);
             System.arraycopy(input, 16, expected, 12, input.length - 16);
@@ -158,9 +175,9 @@ class HostileFrameFuzzTest {
         }
         boolean gso = gsoType != VnetHeader.GSO_NONE; // the ECN bit alone too: a header no port takes
         for (MemoryPort.Sent s : sent) {
-            assertEquals(VnetHeader.GSO_NONE, s.gsoType(), "vm takes no super-frames");
-            assertEquals(0, s.vnetFlags() & VnetHeader.FLAG_NEEDS_CSUM, "vm takes no partial checksums");
-            assertTrue(s.bytes().length <= VM_MAX, "vm takes at most " + VM_MAX + " bytes, got " + s.bytes().length);
+            assertEquals(VnetHeader.GSO_NONE, s.gsoType(), "no super-frames without offloads");
+            assertEquals(0, s.vnetFlags() & VnetHeader.FLAG_NEEDS_CSUM, "no partial checksums without offloads");
+            assertTrue(s.bytes().length <= max, "at most " + max + " bytes, got " + s.bytes().length);
         }
         if (gso) {
             if (!sent.isEmpty()) {
@@ -168,7 +185,7 @@ class HostileFrameFuzzTest {
             }
             return;
         }
-        if (expected.length > VM_MAX) {
+        if (expected.length > max) {
             assertEquals(0, sent.size(), "too long for the port");
             return;
         }
@@ -239,10 +256,6 @@ class HostileFrameFuzzTest {
         }
     }
 
-    private static boolean isTpid(int type) {
-        return type == EtherTypes.VLAN || type == 0x88a8;
-    }
-
     private static int u16(byte[] b, int at) {
         return (b[at] & 0xff) << 8 | b[at + 1] & 0xff;
     }
@@ -285,9 +298,10 @@ class HostileFrameFuzzTest {
     }
 
     private static void drain() {
-        for (BridgePort p : BRIDGE.ports()) {
+        for (BridgePort p : new BridgePort[] {GUEST, TAP, VM, ACCESS, TRUNK}) {
             ((MemoryPort) p.port()).drain();
         }
+        TUNNEL_PORT.drain();
     }
 
     private static void fillOutside(ByteBuffer chunk, int from, int to) {
@@ -305,6 +319,96 @@ class HostileFrameFuzzTest {
         if (low >= 0 || high >= 0) {
             throw new AssertionError("byte " + (low >= 0 ? low : to + high) + " of the chunk, outside the frame's fragment ["
                     + from + ", " + to + "), was written");
+        }
+    }
+
+    /** A no-offload port whose queue takes segments in batches, as a tunnel's sendmmsg does; keeps copies. */
+    private static final class BatchPort implements Port {
+        static final int MAX_FRAME = 9000;
+        private final List<MemoryPort.Sent> sent = new ArrayList<>();
+        private final Queue queue = new Queue();
+
+        List<MemoryPort.Sent> drain() {
+            List<MemoryPort.Sent> out = new ArrayList<>(sent);
+            sent.clear();
+            return out;
+        }
+
+        @Override
+        public String name() {
+            return "tunnel";
+        }
+
+        @Override
+        public String kind() {
+            return "batch";
+        }
+
+        @Override
+        public int queueCount() {
+            return 1;
+        }
+
+        @Override
+        public PortQueue queue(int index) {
+            return queue;
+        }
+
+        @Override
+        public int offloads() {
+            return Offloads.NONE;
+        }
+
+        @Override
+        public int maxFrameLength() {
+            return MAX_FRAME;
+        }
+
+        @Override
+        public boolean linkUp() {
+            return true;
+        }
+
+        @Override
+        public void close() {
+        }
+
+        private final class Queue implements PortQueue, BatchSink {
+            private final FragAllocator allocator = new FragAllocator(NativeAddress.NONE);
+
+            @Override
+            public int index() {
+                return 0;
+            }
+
+            @Override
+            public int receive(FrameBatch batch) {
+                return 0;
+            }
+
+            @Override
+            public FragAllocator allocator() {
+                return allocator;
+            }
+
+            @Override
+            public int batchCapacity() {
+                return 16;
+            }
+
+            @Override
+            public void transmit(Frame[] frames, int count, int[] results) {
+                for (int i = 0; i < count; i++) {
+                    results[i] = transmit(frames[i]);
+                }
+            }
+
+            @Override
+            public int transmit(Frame frame) {
+                assertTrue(frame.attached(), "a frame handed to the sink is live");
+                sent.add(new MemoryPort.Sent(0, frame.toBytes(), frame.gsoType(), frame.vnetFlags()));
+                return FrameSink.SENT;
+            }
         }
     }
 }
