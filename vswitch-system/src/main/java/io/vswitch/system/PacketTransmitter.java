@@ -33,7 +33,11 @@ import io.vswitch.linux.LibC;
  * Bypass is kept (cheaper, and on a veth the qdisc is already noqueue; on a NIC it also skips the
  * qdisc lock). sendmmsg would save ~13 %, within the noise, and needs frames gathered per output queue
  * across a batch, which the bridge's transmit-per-frame {@code FrameSink} contract does not offer: not
- * done.
+ * done. Whole switch, after the receive ring: during {@code bench/system-bench}'s UDP60 A to B (TAP in,
+ * this class out; 50,213 pps, load average 5-8 from other jobs) the TAP queue's datapath thread used
+ * 0.49 CPU, 0.47 of it in the kernel (the TAP read, this writev and, inside it, the veth peer's whole
+ * receive up to the UDP socket) and 0.03 in user space, sampled from /proc/PID/task over 3 s. A batched
+ * send saves only the syscall entries, a small part of that kernel time, so it was not built.
  */
 final class PacketTransmitter {
     private static final LibC LIBC = LibC.INSTANCE;
