@@ -18,7 +18,18 @@ import picocli.CommandLine.Command;
             AutoComplete.GenerateCompletion.class
         })
 public final class VswitchCli extends VswitchRoot {
+    /**
+     * Built-in picocli converters not registered: picocli finds those for java.sql and java.time types
+     * by reflection on every {@code CommandLine}, loading and initialising those classes, and no option
+     * here has such a type. Measured with hyperfine (30 runs, load about 1): {@code vswitch show}
+     * 214.7 -> 198.4 ms mean wall, 236 -> 216 ms user CPU.
+     */
+    private static final String UNUSED_CONVERTERS = "java\\.sql\\..*,java\\.time\\..*";
+
     public static void main(String[] args) {
+        if (System.getProperty("picocli.converters.excludes") == null) {
+            System.setProperty("picocli.converters.excludes", UNUSED_CONVERTERS);
+        }
         System.exit(forArgs(args).execute(args));
     }
 

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The VXLAN data path allocates nothing on the Java heap in steady state: encapsulation and the
- * {@code sendmsg} (unicast to a learned VTEP and head-end flooding), then {@code recvmmsg},
+ * {@code sendmmsg} (unicast to a learned VTEP and head-end flooding), then {@code recvmmsg},
  * validation, VNI demultiplexing and learning on the other port, measured with the thread's
  * allocation counter over many frames after warm-up (the way {@code VmAllocationTest} does).
  */

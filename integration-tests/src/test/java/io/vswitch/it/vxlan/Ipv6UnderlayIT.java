@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The kernel interop over an IPv6 underlay (2001:2:0:100::/64): the kernel vxlan device only accepts
- * IPv6 VXLAN packets with a valid UDP checksum, so this also proves the checksum the raw socket adds.
+ * IPv6 VXLAN packets with a valid UDP checksum, so this also proves the checksums of the port's UDP GSO sends.
  */
 class Ipv6UnderlayIT extends VxlanTestBase {
 
