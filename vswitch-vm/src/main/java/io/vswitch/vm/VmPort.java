@@ -4,15 +4,10 @@ import io.vswitch.linux.UnixAddress;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.port.Offloads;
 import io.vswitch.core.port.Port;
-import io.vswitch.linux.ErrnoException;
-import io.vswitch.linux.LibC;
 import io.vswitch.linux.PollableQueue;
+import io.vswitch.linux.SocketFile;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -38,7 +33,6 @@ import org.slf4j.LoggerFactory;
  */
 public abstract class VmPort implements Port {
     private static final Logger LOG = LoggerFactory.getLogger(VmPort.class);
-    private static final LibC SYS = LibC.INSTANCE;
 
     /** Where a VM port's socket goes when no path is given. */
     public static final Path DEFAULT_SOCKET_DIR = Path.of("/run/vswitch");
@@ -85,7 +79,7 @@ public abstract class VmPort implements Port {
     private final int mtu;
     private final int maxFrameLength;
     private final AtomicLongArray events = new AtomicLongArray(Event.values().length);
-    private Object socketFileKey;
+    private SocketFile socketFile;
 
     VmPort(String name, Path socketPath, Integer mtu) {
         this.name = Objects.requireNonNull(name, "name");
@@ -181,90 +175,14 @@ public abstract class VmPort implements Port {
      * directory if needed and replacing a stale socket file that no process serves any more.
      */
     final int bindSocket(int type, UnixAddress address) throws IOException {
-        Path dir = socketPath.getParent();
-        if (dir != null && !Files.isDirectory(dir)) {
-            Files.createDirectories(dir);
-        }
-        removeStaleSocket(type, address);
-        int fd = SYS.socket(LibC.AF_UNIX, type | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            throw new ErrnoException("socket(AF_UNIX)", LibC.errno());
-        }
-        if (SYS.bind(fd, address.address(), address.length()) < 0) {
-            int errno = LibC.errno();
-            LibC.INSTANCE.close(fd);
-            throw new IOException("cannot bind " + socketPath + ": " + new ErrnoException("bind", errno).getMessage());
-        }
-        socketFileKey = fileKey(socketPath);
-        return fd;
-    }
-
-    private void removeStaleSocket(int type, UnixAddress address) throws IOException {
-        BasicFileAttributes attrs;
-        try {
-            attrs = Files.readAttributes(socketPath, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-        } catch (NoSuchFileException e) {
-            return;
-        }
-        if (!attrs.isOther() || !isSocket(socketPath)) {
-            throw new IOException(socketPath + " exists and is not a unix socket: remove it or choose another --path");
-        }
-        if (probe(type, address) != Probe.NOBODY) {
-            throw new IOException(socketPath + " is in use by another process: choose another --path");
-        }
-        Files.deleteIfExists(socketPath);
-        LOG.info("port {}: removed stale socket {}", name, socketPath);
-    }
-
-    private static boolean isSocket(Path path) throws IOException {
-        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        return (mode & 0170000) == 0140000;
-    }
-
-    enum Probe { LISTENING, NOBODY }
-
-    /**
-     * Whether some socket is bound at {@code address}: a fresh socket of {@code type} connects to it
-     * (sends nothing). For datagram sockets EPERM also means someone is there (it is connected to a
-     * third socket).
-     */
-    static Probe probe(int type, UnixAddress address) {
-        int fd = SYS.socket(LibC.AF_UNIX, type | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            return Probe.NOBODY;
-        }
-        try {
-            if (SYS.connect(fd, address.address(), address.length()) == 0) {
-                return Probe.LISTENING;
-            }
-            int errno = LibC.errno();
-            // EAGAIN: a stream listener whose backlog is full is still a listener.
-            return errno == LibC.EPERM || errno == LibC.EAGAIN ? Probe.LISTENING : Probe.NOBODY;
-        } finally {
-            LibC.INSTANCE.close(fd);
-        }
+        socketFile = SocketFile.bind("port " + name, socketPath, type, address);
+        return socketFile.fd();
     }
 
     /** Removes the socket file if it is still the one this port bound. */
     final void removeSocketFile() {
-        if (socketFileKey == null) {
-            return;
-        }
-        try {
-            if (socketFileKey.equals(fileKey(socketPath))) {
-                Files.deleteIfExists(socketPath);
-            }
-        } catch (IOException e) {
-            LOG.warn("port {}: cannot remove {}: {}", name, socketPath, e.getMessage());
-        }
-        socketFileKey = null;
-    }
-
-    private static Object fileKey(Path path) throws IOException {
-        try {
-            return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
-        } catch (NoSuchFileException e) {
-            return null;
+        if (socketFile != null) {
+            socketFile.remove();
         }
     }
 
