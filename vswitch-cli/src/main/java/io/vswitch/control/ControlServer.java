@@ -11,21 +11,22 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerDomainSocketChannel;
-import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.handler.codec.LineBasedFrameDecoder;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.DefaultEventExecutorGroup;
 import io.netty.util.concurrent.EventExecutorGroup;
 import io.netty.util.concurrent.Future;
 import java.io.IOException;
+import io.vswitch.linux.ErrnoException;
+import io.vswitch.linux.LibC;
+import io.vswitch.linux.SocketFile;
+import io.vswitch.linux.UnixAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The daemon's control socket: a unix stream socket (mode 0660) that accepts {@link Protocol}
@@ -44,16 +45,20 @@ import org.slf4j.LoggerFactory;
  * and the connection closed.
  */
 public final class ControlServer implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(ControlServer.class);
     /** Connections beyond this get BUSY: a bound on file descriptors and buffers, far above real use. */
     static final int MAX_CLIENTS = 4096;
     /** Replies beyond this much unsent data stop the client's requests being read (see {@link ClientHandler}). */
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(64 * 1024, 256 * 1024);
 
+    /** Clients that may wait to be accepted at once; the kernel caps it at net.core.somaxconn. */
+    private static final int LISTEN_BACKLOG = 4096;
+
     private final Path path;
     private final EventLoopGroup io;
     private final EventExecutorGroup commands;
     private Channel server;
+    /** The socket file once bound; removed on close only while it is still this one. */
+    private final SocketFile socketFile;
     private final AtomicInteger clients = new AtomicInteger();
 
     /** Serves one request; may hand the connection to a streaming command. */
@@ -94,7 +99,19 @@ public final class ControlServer implements AutoCloseable {
     public ControlServer(Path path, int allowedGid, Duration idleTimeout, Handler handler) throws IOException {
         this.path = path;
         Files.createDirectories(path.toAbsolutePath().getParent());
-        Files.deleteIfExists(path);
+        // Bound and listening here, not by Netty: Netty deletes the file of a socket it bound when it
+        // closes, even when the file at that path is by then another daemon's (ControlSocketFileTest).
+        try (UnixAddress address = new UnixAddress(path)) {
+            socketFile = SocketFile.bind("control socket", path, LibC.SOCK_STREAM, address);
+        } catch (IOException e) {
+            throw new IOException(e.getMessage().replace("choose another --path", "stop that vswitchd or choose another --socket"), e);
+        }
+        if (LibC.INSTANCE.listen(socketFile.fd(), LISTEN_BACKLOG) < 0) {
+            IOException e = ErrnoException.last("listen(" + path + ")");
+            LibC.INSTANCE.close(socketFile.fd());
+            socketFile.remove();
+            throw e;
+        }
         io = new MultiThreadIoEventLoopGroup(1, new ThreadFactory("control-io"), EpollIoHandler.newFactory());
         commands = new DefaultEventExecutorGroup(1, new ThreadFactory("control-commands"));
         PeerCheck peers = new PeerCheck(allowedGid);
@@ -103,7 +120,6 @@ public final class ControlServer implements AutoCloseable {
         try {
             bound = new ServerBootstrap()
                     .group(io)
-                    .channel(EpollServerDomainSocketChannel.class)
                     .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                     .childHandler(new ChannelInitializer<EpollDomainSocketChannel>() {
                         @Override
@@ -114,7 +130,8 @@ public final class ControlServer implements AutoCloseable {
                                     .addLast(commands, "requests", new ClientHandler(handler, peers, clients));
                         }
                     })
-                    .bind(new DomainSocketAddress(path.toFile()))
+                    .channelFactory(() -> new EpollServerDomainSocketChannel(socketFile.fd(), true))
+                    .register()
                     .syncUninterruptibly()
                     .channel();
             Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-rw----"));
@@ -141,17 +158,15 @@ public final class ControlServer implements AutoCloseable {
     @Override
     public void close() {
         if (server != null) {
-            server.close().syncUninterruptibly();
+            server.close().syncUninterruptibly(); // closes the socket's fd
+        } else {
+            LibC.INSTANCE.close(socketFile.fd());
         }
         Future<?> ioDone = io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         Future<?> commandsDone = commands.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         ioDone.awaitUninterruptibly(5, TimeUnit.SECONDS);
         commandsDone.awaitUninterruptibly(5, TimeUnit.SECONDS);
-        try {
-            Files.deleteIfExists(path);
-        } catch (IOException e) {
-            LOG.warn("cannot remove {}: {}", path, e.getMessage());
-        }
+        socketFile.remove(); // only while still ours: a newer daemon may serve this path by now
     }
 
     /** Daemon threads with a fixed name, so a stuck control plane never keeps the JVM alive. */

@@ -47,7 +47,7 @@ public final class SocketFile {
         if (dir != null && !Files.isDirectory(dir)) {
             Files.createDirectories(dir);
         }
-        removeStale(owner, path, type, address);
+        replaceStale(owner, path, type, address);
         int fd = LIBC.socket(LibC.AF_UNIX, type | LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC, 0);
         if (fd < 0) {
             throw ErrnoException.last("socket(AF_UNIX)");
@@ -101,7 +101,12 @@ public final class SocketFile {
         fileKey = null;
     }
 
-    private static void removeStale(String owner, Path path, int type, UnixAddress address) throws IOException {
+    /**
+     * Makes {@code path} free to bind: nothing there, or a stale socket file no process serves any
+     * more, which is deleted. Refuses a file that is not a socket, and a socket another process still
+     * serves (two processes must not take turns at one path).
+     */
+    private static void replaceStale(String owner, Path path, int type, UnixAddress address) throws IOException {
         BasicFileAttributes attrs;
         try {
             attrs = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
