@@ -72,8 +72,15 @@ final class DaemonCommand implements Callable<Integer> {
         System.out.println(Vswitchd.READY);
         System.out.flush();
         stop.await();
-        daemon.close();
         Runtime.getRuntime().removeShutdownHook(hook);
+        try {
+            daemon.close();
+        } catch (Throwable t) {
+            // Exit non-zero (VswitchCli.main's System.exit) rather than return into a JVM that some
+            // leftover non-daemon thread might keep alive; each failure was logged by close().
+            System.err.println("vswitch daemon: " + t.getMessage() + "; exiting with status 1");
+            return 1;
+        }
         return 0;
     }
 

@@ -30,7 +30,16 @@ public final class VswitchCli extends VswitchRoot {
         if (System.getProperty("picocli.converters.excludes") == null) {
             System.setProperty("picocli.converters.excludes", UNUSED_CONVERTERS);
         }
-        System.exit(forArgs(args).execute(args));
+        int status = 1;
+        try {
+            status = forArgs(args).execute(args);
+        } catch (Throwable t) {
+            // An Error escapes picocli (it handles only Exceptions); without this exit the JVM would
+            // wait for every non-daemon thread instead of ending with the failure.
+            t.printStackTrace();
+        } finally {
+            System.exit(status);
+        }
     }
 
     /** The full command line (help, documentation, completion): exit codes 0 ok, 1 error, 2 usage. */

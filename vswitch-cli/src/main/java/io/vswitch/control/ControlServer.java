@@ -156,17 +156,33 @@ public final class ControlServer implements AutoCloseable {
     }
 
     @Override
+    /**
+     * Closes the socket and stops the event loops, waiting at most a few seconds for each: the wait for
+     * the close is bounded too, since an event loop killed by an Error (a class missing after the jar
+     * was replaced) never completes it, and the daemon's shutdown must not hang on it.
+     *
+     * @throws IllegalStateException if the socket did not close cleanly (the file is removed anyway)
+     */
     public void close() {
-        if (server != null) {
-            server.close().syncUninterruptibly(); // closes the socket's fd
-        } else {
-            LibC.INSTANCE.close(socketFile.fd());
+        try {
+            if (server != null) {
+                Future<?> closed = server.close(); // closes the socket's fd
+                if (!closed.awaitUninterruptibly(5, TimeUnit.SECONDS)) {
+                    throw new IllegalStateException("the control socket did not close within 5 s");
+                }
+                if (!closed.isSuccess()) {
+                    throw new IllegalStateException("closing the control socket: " + closed.cause(), closed.cause());
+                }
+            } else {
+                LibC.INSTANCE.close(socketFile.fd());
+            }
+        } finally {
+            Future<?> ioDone = io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            Future<?> commandsDone = commands.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            ioDone.awaitUninterruptibly(5, TimeUnit.SECONDS);
+            commandsDone.awaitUninterruptibly(5, TimeUnit.SECONDS);
+            socketFile.remove(); // only while still ours: a newer daemon may serve this path by now
         }
-        Future<?> ioDone = io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-        Future<?> commandsDone = commands.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-        ioDone.awaitUninterruptibly(5, TimeUnit.SECONDS);
-        commandsDone.awaitUninterruptibly(5, TimeUnit.SECONDS);
-        socketFile.remove(); // only while still ours: a newer daemon may serve this path by now
     }
 
     /** Daemon threads with a fixed name, so a stuck control plane never keeps the JVM alive. */

@@ -238,10 +238,27 @@ final class PortRegistry implements AutoCloseable {
         }
     }
 
+    /**
+     * Removes every port. A port whose removal fails does not stop the others from being removed; the
+     * failures are thrown together at the end.
+     *
+     * @throws IllegalStateException if any port's removal failed, each failure suppressed in it
+     */
     @Override
     public void close() {
+        IllegalStateException failed = null;
         for (Entry entry : List.copyOf(entries.values())) {
-            remove(entry.spec.name());
+            try {
+                remove(entry.spec.name());
+            } catch (Throwable t) {
+                if (failed == null) {
+                    failed = new IllegalStateException("port " + entry.spec.name() + " could not be removed: " + t);
+                }
+                failed.addSuppressed(t);
+            }
+        }
+        if (failed != null) {
+            throw failed;
         }
     }
 }

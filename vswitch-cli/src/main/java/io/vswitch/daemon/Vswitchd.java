@@ -12,6 +12,7 @@ import io.vswitch.metrics.MetricsServer;
 import io.vswitch.metrics.PortMetrics;
 import io.vswitch.metrics.WakeupHistogram;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -86,7 +87,11 @@ public final class Vswitchd implements AutoCloseable {
                 d.metrics = new MetricsServer(options.metrics(), d.bridge.fdb(), d::portMetrics);
             }
         } catch (IOException | RuntimeException e) {
-            d.close();
+            try {
+                d.close();
+            } catch (RuntimeException closeFailure) {
+                e.addSuppressed(closeFailure);
+            }
             throw e;
         }
         d.housekeeping.scheduleAtFixedRate(d::houseKeep, 1, 1, TimeUnit.SECONDS);
@@ -203,21 +208,49 @@ public final class Vswitchd implements AutoCloseable {
     }
 
     /**
-     * Stops everything: control socket, housekeeping, datapath threads; closes ports (removing TAPs we
-     * created). Idempotent.
+     * Stops everything: control socket, metrics, housekeeping, datapath threads; closes ports (removing
+     * TAPs we created); gives up the state directory. Idempotent.
+     *
+     * <p>Every step runs even if an earlier one failed, so one failure (say a class missing because the
+     * jar was replaced under the running daemon) neither leaves ports open nor keeps the state
+     * directory claimed. Failures are logged as they happen and thrown together at the end, so the
+     * caller can exit with a non-zero status. Only JDK classes and classes loaded at start are used on
+     * the failure path, since a missing class is one of the failures it must survive.
+     *
+     * @throws IllegalStateException if any step failed, with each failure as a suppressed exception
      */
     @Override
     public void close() {
         if (closed.getAndSet(true)) {
             return;
         }
+        List<Throwable> failures = new ArrayList<>();
         if (control != null) {
-            control.close();
+            step("closing the control socket", control::close, failures);
         }
         if (metrics != null) {
-            metrics.close();
+            step("closing the metrics server", metrics::close, failures);
         }
-        housekeeping.shutdownNow();
+        step("stopping housekeeping", housekeeping::shutdownNow, failures);
+        step("closing the ports", this::closePorts, failures);
+        step("checking for frame leaks", Vswitchd::reportLeaks, failures);
+        step("releasing the state directory", () -> {
+            try {
+                stateDirLock.close();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }, failures);
+        if (!failures.isEmpty()) {
+            IllegalStateException failed = new IllegalStateException("vswitchd shutdown failed in " + failures.size()
+                    + " step(s); every other step ran; first failure: " + failures.get(0));
+            failures.forEach(failed::addSuppressed);
+            throw failed;
+        }
+        LOG.info("vswitchd stopped");
+    }
+
+    private void closePorts() {
         synchronized (lock) {
             for (PortRegistry.Entry entry : registry.all()) {
                 BridgePort p = entry.bridgePort;
@@ -227,14 +260,26 @@ public final class Vswitchd implements AutoCloseable {
             }
             registry.close();
         }
+    }
+
+    private static void reportLeaks() {
         for (String leak : FrameLeaks.drainReport()) {
             LOG.error("LEAK: {}", leak); // only with -Dvswitch.leakDetection=true (tests)
         }
+    }
+
+    /** Runs one shutdown step; a failure of any kind (an Error too) is logged and added to {@code failures}. */
+    private static void step(String name, Runnable action, List<Throwable> failures) {
         try {
-            stateDirLock.close();
-        } catch (IOException e) {
-            LOG.warn("releasing the state directory lock: {}", e.getMessage());
+            action.run();
+        } catch (Throwable t) {
+            failures.add(t);
+            try {
+                LOG.error("shutdown: {} failed; going on with the other steps", name, t);
+            } catch (Throwable logging) {
+                // The logger may need a class that is gone as well: say it plainly.
+                System.err.println("vswitchd shutdown: " + name + " failed (" + t + "); going on with the other steps");
+            }
         }
-        LOG.info("vswitchd stopped");
     }
 }
