@@ -18,8 +18,11 @@ public final class EtherTypes {
     public static final int ETH_HEADER = 14;
     public static final int VLAN_TAG = 4;
 
-    /** True for the TPIDs of 802.1Q and 802.1ad tags. */
-    public static boolean isVlanTpid(int etherType) {
+    /**
+     * True for the TPIDs of 802.1Q and 802.1ad tags: the headers to step over to reach L3. Only
+     * {@link #VLAN} is a tag the bridge classifies by (see {@link FrameParser}).
+     */
+    public static boolean isStackedTagTpid(int etherType) {
         return etherType == VLAN || etherType == QINQ || etherType == QINQ_LEGACY;
     }
 

@@ -329,16 +329,20 @@ public final class Frame {
         return etherType;
     }
 
-    /** Offset of the outermost VLAN tag (its TPID), or {@link #NONE}. */
+    /**
+     * Offset of the frame's 802.1Q tag (its TPID), or {@link #NONE}: the outermost header if its TPID
+     * is 0x8100. An outer 802.1ad S-tag is payload, so such a frame has none.
+     */
     public int tagOffset() {
         return tagOffset;
     }
 
-    /** VLAN ID of the outermost tag, or {@link #NONE} if untagged. */
+    /** VLAN ID of the 802.1Q tag at {@link #tagOffset()}, or {@link #NONE} if the bridge sees the frame untagged. */
     public int vlanId() {
         return vlanId;
     }
 
+    /** Stacked tags of any TPID (802.1Q, 802.1ad) in front of the L3 header, up to {@link FrameParser#MAX_TAGS}. */
     public int tagCount() {
         return tagCount;
     }

@@ -7,6 +7,12 @@ import static io.vswitch.core.frame.EtherTypes.ETH_HEADER;
  * IPv4 (options, fragments), IPv6 (the extension headers that can be skipped by length), and the
  * TCP/UDP header. Results are stored in the frame; nothing is allocated and nothing throws: a
  * malformed frame gets a {@link DropReason} code instead.
+ *
+ * <p>The switch is an 802.1Q bridge, as the Linux bridge with {@code vlan_protocol 802.1Q}: only an
+ * outermost tag with TPID 0x8100 is the frame's VLAN tag ({@link Frame#tagOffset()}). A frame whose
+ * outer tag is an 802.1ad S-tag (0x88a8, or the pre-standard 0x9100) is untagged to the bridge and the
+ * S-tag is payload, so it leaves unchanged and a tag the switch adds goes in front of it. Stacked tags
+ * of any of these TPIDs are still stepped over to find the L3 header for flow hashing and offloads.
  */
 public final class FrameParser {
     /** Result code for a frame that parsed cleanly. */
@@ -38,11 +44,11 @@ public final class FrameParser {
         }
         int off = 12;
         int type = frame.u16(off);
-        while (EtherTypes.isVlanTpid(type) && frame.tagCount < MAX_TAGS) {
+        while (EtherTypes.isStackedTagTpid(type) && frame.tagCount < MAX_TAGS) {
             if (off + 4 + 2 > len) {
                 return DropReason.TRUNCATED_VLAN.ordinal();
             }
-            if (frame.tagCount == 0) {
+            if (frame.tagCount == 0 && type == EtherTypes.VLAN) {
                 frame.tagOffset = off;
                 frame.vlanId = frame.u16(off + 2) & 0x0fff;
             }

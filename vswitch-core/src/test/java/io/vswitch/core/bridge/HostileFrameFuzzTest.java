@@ -164,10 +164,11 @@ class HostileFrameFuzzTest {
             assertEquals(0, sent.size());
             return;
         }
-        // Every VLAN leaves as it came, except that a priority tag (VID 0) is the untagged domain.
+        // Every VLAN leaves as it came, except that an 802.1Q priority tag (VID 0) is the untagged
+        // domain; an 802.1ad S-tag is payload, whatever its VID.
         byte[] expected = input;
         int shift = 0;
-        if (input.length >= 18 && EtherTypes.isVlanTpid(u16(input, 12)) && (u16(input, 14) & 0xfff) == 0) {
+        if (input.length >= 18 && u16(input, 12) == EtherTypes.VLAN && (u16(input, 14) & 0xfff) == 0) {
             expected = new byte[input.length - 4];
             System.arraycopy(input, 0, expected, 0, 12);
             System.arraycopy(input, 16, expected, 12, input.length - 16);

@@ -55,11 +55,26 @@ class FrameParserTest {
         assertEquals(12, frame.tagOffset());
         assertEquals(18, frame.l3Offset());
         assertEquals(38, frame.l4Offset());
-        assertEquals(FrameParser.OK, parse(Frames.tagged(Frames.tagged(udp, 0x8100, 20), 0x88a8, 300)));
-        assertEquals(300, frame.vlanId());
+        assertEquals(FrameParser.OK, parse(Frames.tagged(Frames.tagged(udp, 0x88a8, 300), 0x8100, 20)));
+        assertEquals(20, frame.vlanId());
+        assertEquals(12, frame.tagOffset());
         assertEquals(2, frame.tagCount());
         assertEquals(22, frame.l3Offset());
         assertEquals(EtherTypes.IPV4, frame.etherType());
+    }
+
+    @Test
+    void anOuterServiceTagIsPayloadButItsL3IsFound() {
+        byte[] udp = Frames.udp4(B, A, 1, 2, 3, 4, 0);
+        for (int tpid : new int[] {EtherTypes.QINQ, EtherTypes.QINQ_LEGACY}) {
+            assertEquals(FrameParser.OK, parse(Frames.tagged(Frames.tagged(udp, 0x8100, 20), tpid, 300)));
+            assertEquals(Frame.NONE, frame.vlanId(), "an 802.1Q bridge sees an S-tagged frame untagged");
+            assertEquals(Frame.NONE, frame.tagOffset());
+            assertEquals(2, frame.tagCount());
+            assertEquals(22, frame.l3Offset());
+            assertEquals(42, frame.l4Offset());
+            assertEquals(EtherTypes.IPV4, frame.etherType());
+        }
     }
 
     @Test
