@@ -39,6 +39,7 @@ public final class Vswitchd implements AutoCloseable {
     static final Duration CONTROL_IDLE = Duration.ofSeconds(Long.getLong("vswitch.control.idleSeconds", 60));
 
     private final Object lock = new Object();
+    private final StateDirLock stateDirLock;
     private final Bridge bridge;
     private final PortRegistry registry;
     private final ConfigStore store;
@@ -53,7 +54,8 @@ public final class Vswitchd implements AutoCloseable {
             InetSocketAddress metrics) {
     }
 
-    private Vswitchd(Options options) throws IOException {
+    private Vswitchd(Options options, StateDirLock stateDirLock) throws IOException {
+        this.stateDirLock = stateDirLock;
         this.store = new ConfigStore(options.configFile(), Protocol.JSON);
         this.config = store.load();
         this.bridge = new Bridge(new Fdb(config.maxEntries(), config.maxPerPort(), Bridge.MAX_PORTS));
@@ -68,7 +70,15 @@ public final class Vswitchd implements AutoCloseable {
 
     /** Starts a daemon: restores the stored configuration, adds {@code options.ports()}, opens the control socket. */
     public static Vswitchd start(Options options) throws IOException {
-        Vswitchd d = new Vswitchd(options);
+        // First of all: a refused second daemon must not have touched the ports, socket or configuration.
+        StateDirLock stateDirLock = StateDirLock.acquire(options.stateDir());
+        Vswitchd d;
+        try {
+            d = new Vswitchd(options, stateDirLock);
+        } catch (IOException | RuntimeException e) {
+            stateDirLock.close();
+            throw e;
+        }
         try {
             d.restore(options.ports());
             d.control = new ControlServer(options.socket(), options.controlGid(), CONTROL_IDLE, new ControlCommands(d));
@@ -219,6 +229,11 @@ public final class Vswitchd implements AutoCloseable {
         }
         for (String leak : FrameLeaks.drainReport()) {
             LOG.error("LEAK: {}", leak); // only with -Dvswitch.leakDetection=true (tests)
+        }
+        try {
+            stateDirLock.close();
+        } catch (IOException e) {
+            LOG.warn("releasing the state directory lock: {}", e.getMessage());
         }
         LOG.info("vswitchd stopped");
     }

@@ -1,0 +1,63 @@
+package io.vswitch.it.daemonlife;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.vswitch.it.harness.SwitchProcess;
+import io.vswitch.it.harness.SwitchTestBase;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One state directory, one daemon: a second daemon given the first's {@code --state-dir} and its own
+ * {@code --socket} is refused before it touches anything, names the first's PID and the fix, and the
+ * first keeps running with its configuration intact. Both are real {@code ./vswitch daemon} processes
+ * (the lock is an fcntl lock, which only a second process can contend for).
+ */
+class StateDirLockIT extends SwitchTestBase {
+
+    @Test
+    void aSecondDaemonOnTheSameStateDirIsRefusedAndTheFirstKeepsRunning() throws Exception {
+        Path state = tempDir("state");
+        SwitchProcess first = start(SwitchProcess.builder().stateDir(state).logFile(logFile("first")));
+        Host a = host("a", "198.18.42.1/24", "--vlan", "42");
+        Path config = state.resolve("vswitch.json");
+        byte[] configBefore = Files.readAllBytes(config);
+
+        String otherNs = ns.create("b");
+        String otherTap = ns.linkName("b");
+        Path otherSocket = state.resolve("second.sock");
+        String message = refusal(SwitchProcess.builder().stateDir(state).socket(otherSocket).logFile(logFile("second"))
+                .tapPort(otherTap, 1, otherNs));
+        assertTrue(message.contains("vswitch daemon exited with 1 before printing 'ready'"), message);
+        assertTrue(message.contains("the state directory " + state + " is in use by vswitchd (pid " + first.pid() + ")"),
+                message);
+        assertTrue(message.contains("stop that vswitchd or choose another --state-dir"), message);
+
+        assertFalse(Files.exists(otherSocket), "the refused daemon bound no control socket");
+        assertFalse(ns.linkExists(otherNs, otherTap), "the refused daemon created no TAP");
+        assertTrue(first.isAlive());
+        assertArrayEquals(configBefore, Files.readAllBytes(config), "configuration untouched");
+        assertEquals(List.of(a.port()), portNames());
+        assertTrue(ns.linkExists(a.netns(), a.port()), "the first daemon's TAP is still there");
+
+        // The claim ends with the daemon: a stopped one leaves the directory free for the next.
+        assertEquals(0, first.stop());
+        start(SwitchProcess.builder().stateDir(state).socket(otherSocket).logFile(logFile("third")));
+        assertEquals(List.of(a.port()), portNames());
+    }
+
+    /** The harness's error for a daemon that exits before it is ready; a daemon that does start is stopped. */
+    private static String refusal(SwitchProcess.Builder second) {
+        try (SwitchProcess started = second.start()) {
+            return fail("a second daemon started on the same state directory: " + started);
+        } catch (IllegalStateException e) {
+            return e.getMessage();
+        }
+    }
+}
