@@ -6,13 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
-import io.vswitch.linux.Allocations;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -152,37 +150,11 @@ class PacketRingTest {
     void framesLargerThanASlotAreReadWithoutAllocating() throws Exception {
         try (SystemPort port = open(JUMBO_MTU)) {
             SystemQueue q = port.queue(0);
-            AtomicBoolean stop = new AtomicBoolean();
-            Thread sender = new Thread(() -> {
-                byte[] frame = numbered(4000, 0);
-                try (NativeBuffer out = new NativeBuffer(frame.length)) {
-                    out.put(0, frame, 0, frame.length);
-                    while (!stop.get()) {
-                        LIBC.write(wire, out.address(), frame.length);
-                    }
-                }
-            });
-            sender.start();
-            try {
-                FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
-                long[] got = new long[1];
-                Runnable receive = () -> {
-                    int n = q.receive(batch);
-                    for (int i = 0; i < batch.count(); i++) {
-                        batch.get(i).release();
-                    }
-                    batch.clear();
-                    got[0] += Math.max(n, 0);
-                };
-                int frames = 5_000;
-                long allocated = Allocations.bytesForFrames(receive, frames, got);
-                // Every frame counted came whole through the socket queue (4000 bytes fit no slot); what the
-                // flood put beyond the socket's buffer is counted as kernel drops, not read.
-                assertTrue(allocated < frames / 10, "receive allocated " + allocated + " bytes for " + frames + " frames");
-            } finally {
-                stop.set(true);
-                sender.join(5000);
-            }
+            int frames = 5_000;
+            long allocated = FloodAllocations.whileReceiving(q, wire, numbered(4000, 0), frames);
+            // Every frame counted came whole through the socket queue (4000 bytes fit no slot); what the
+            // flood put beyond the socket's buffer is counted as kernel drops, not read.
+            assertTrue(allocated < frames / 10, "receive allocated " + allocated + " bytes for " + frames + " frames");
         }
     }
 

@@ -16,7 +16,6 @@ import io.vswitch.linux.IpCommand;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import java.io.IOException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -135,33 +134,10 @@ class SystemPortTest {
         try (SystemPort port = SystemPort.open(portSide, 1)) {
             SystemQueue q = port.queue(0);
             int wire = wireSocket();
-            AtomicBoolean stop = new AtomicBoolean();
-            Thread sender = new Thread(() -> {
-                byte[] frame = taggedFrame(600);
-                try (NativeBuffer out = new NativeBuffer(frame.length)) {
-                    out.put(0, frame, 0, frame.length);
-                    while (!stop.get()) {
-                        LIBC.write(wire, out.address(), frame.length);
-                    }
-                }
-            });
-            sender.start();
             try {
-                FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
-                long[] got = new long[1];
-                Runnable receive = () -> {
-                    int n = q.receive(batch);
-                    for (int i = 0; i < batch.count(); i++) {
-                        batch.get(i).release();
-                    }
-                    batch.clear();
-                    got[0] += Math.max(n, 0);
-                };
-                long allocated = Allocations.bytesForFrames(receive, FRAMES, got);
+                long allocated = FloodAllocations.whileReceiving(q, wire, taggedFrame(600), FRAMES);
                 assertTrue(allocated < FRAMES / 10, "receive allocated " + allocated + " bytes for " + FRAMES + " frames");
             } finally {
-                stop.set(true);
-                sender.join(5000);
                 LIBC.close(wire);
             }
 

@@ -2,12 +2,10 @@ package io.vswitch.vm;
 
 import io.vswitch.linux.Epoll;
 import io.vswitch.linux.UnixAddress;
-import com.kenai.jffi.MemoryIO;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
-import io.vswitch.core.port.FrameSink;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.LibC;
@@ -15,7 +13,6 @@ import io.vswitch.linux.NativeBuffer;
 import io.vswitch.linux.TimerFd;
 import io.vswitch.linux.PollableQueue;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -31,20 +28,13 @@ import java.time.Duration;
  * connection is checked for a pending end-of-stream, so a VM that restarts faster than the old
  * connection's end was read is not refused.
  *
- * <p><b>Receive</b> (the datapath thread): the connection is read in large reads into a staging
- * buffer, each complete frame is copied once into a fragment of the queue's {@link FragAllocator}
- * (the length is known from the prefix, so {@code allocate(frame, length)} picks fragment or large
- * buffer up front), and an incomplete tail waits in the staging buffer for the next read. A prefix of
- * zero or over {@link #maxFrameLength()}, or a frame left incomplete for longer than the stall
- * timeout, closes that connection with a counted reason; nothing else is affected.
+ * <p><b>Receive</b> (the datapath thread): {@link StreamFrameReader} turns the stream into frames; a
+ * bad length prefix, or a frame left incomplete for longer than the stall timeout, closes that
+ * connection with a counted reason; nothing else is affected.
  *
- * <p><b>Transmit</b> (any datapath thread): the length prefix is written into the frame's headroom
- * right before the Ethernet header (the 4 bytes it covers are restored afterwards, since they may hold
- * a virtio-net header another port still needs), so prefix and frame go out in one {@code send}
- * without a copy. Writes to a connection are serialized; the socket is non-blocking, and when it takes
- * only part of a frame the rest is kept and sent first when the socket has room again (the datapath
- * thread is woken for it), while further frames are dropped as {@link DropReason#TX_BUSY} until then,
- * so the guest always sees whole frames. With no guest connected, transmits drop as
+ * <p><b>Transmit</b> (any datapath thread): {@link StreamConnection} sends prefix and frame in one
+ * {@code send} without a copy and keeps the tail of a frame the socket took only in part, so the
+ * guest always sees whole frames. With no guest connected, transmits drop as
  * {@link DropReason#PORT_DOWN} and {@link #linkUp()} is false.
  */
 public final class VmStreamPort extends VmPort {
@@ -53,21 +43,14 @@ public final class VmStreamPort extends VmPort {
     /** Send buffer asked for on a guest connection (SO_SNDBUFFORCE, else as much as SO_SNDBUF allows). */
     static final int SEND_BUFFER = 1 << 20;
 
-    static final int PREFIX = 4;
     private static final int LISTEN = 1;
     private static final int CONN = 2;
     private static final int TIMER = 3;
     private static final int SO_PEERCRED = 17;
-    private static final int STAGING_MIN = 128 * 1024;
-    private static final int SEND_FLAGS = LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL;
-    private static final int TX_BUSY = DropReason.TX_BUSY.ordinal();
     private static final int PORT_DOWN = DropReason.PORT_DOWN.ordinal();
-    private static final int TX_ERROR = DropReason.TX_ERROR.ordinal();
     private static final int OVERSIZE = DropReason.OVERSIZE.ordinal();
 
     private static final LibC LIBC = LibC.INSTANCE;
-    private static final LibC SYS = LibC.INSTANCE;
-    private static final MemoryIO IO = MemoryIO.getInstance();
 
     private final long stallNanos;
     private final int sendBuffer;
@@ -78,10 +61,10 @@ public final class VmStreamPort extends VmPort {
     private final TimerFd timer;
     private final Queue queue;
     /** The guest's connection, or null; replaced only by the datapath thread (and close). */
-    private volatile Connection conn;
+    private volatile StreamConnection conn;
     private volatile boolean closed;
-    /** Frames the socket took only part of (the rest was kept and sent later); for tests and stats. */
-    private volatile long partialSends;
+    /** Partial sends of the connections already closed; written by the datapath thread only. */
+    private volatile long partialSendsOfClosed;
 
     private VmStreamPort(String name, Path path, Integer mtu, Duration stallTimeout, int sendBuffer) throws IOException {
         super(name, path, mtu);
@@ -96,7 +79,7 @@ public final class VmStreamPort extends VmPort {
         int fd = -1;
         try {
             fd = bindSocket(LibC.SOCK_STREAM, address);
-            if (SYS.listen(fd, 4) < 0) {
+            if (LIBC.listen(fd, 4) < 0) {
                 throw new ErrnoException("listen(" + socketPath() + ")", LibC.errno());
             }
             ev = new Epoll(8);
@@ -163,13 +146,14 @@ public final class VmStreamPort extends VmPort {
 
     /** Process id of the connected guest's QEMU (from SO_PEERCRED), or -1 when none is connected. */
     public long guestPid() {
-        Connection c = conn;
+        StreamConnection c = conn;
         return c == null ? -1 : c.pid;
     }
 
     /** How many frames the guest's socket took only in part, the rest following when it had room. */
     public long partialSends() {
-        return partialSends;
+        StreamConnection c = conn;
+        return partialSendsOfClosed + (c == null ? 0 : c.partialSends());
     }
 
     @Override
@@ -184,7 +168,7 @@ public final class VmStreamPort extends VmPort {
             return;
         }
         closed = true;
-        Connection c = conn;
+        StreamConnection c = conn;
         if (c != null) {
             conn = null;
             c.close();
@@ -197,52 +181,11 @@ public final class VmStreamPort extends VmPort {
         address.close();
     }
 
-    /** One guest connection: its fd and the unsent tail of a frame the socket took only part of. */
-    private static final class Connection {
-        final int fd;
-        final long pid;
-        /** Unsent bytes of the last frame, at [pendingOffset, pendingOffset + pendingLength). */
-        final NativeBuffer pending;
-        /** epoll_event scratch for switching EPOLLOUT on and off under this connection's lock. */
-        final NativeBuffer event = new NativeBuffer(Epoll.EVENT_SIZE);
-        int pendingOffset;
-        int pendingLength;
-        /** Set (under the lock) when EPOLLOUT was asked for; read racily by the datapath thread. */
-        volatile boolean waitingForRoom;
-        boolean open = true;
-
-        Connection(int fd, long pid, int maxFrame) {
-            this.fd = fd;
-            this.pid = pid;
-            this.pending = new NativeBuffer(PREFIX + maxFrame);
-        }
-
-        /** Closes the fd and frees memory; transmitters see {@code open == false} from then on. */
-        synchronized void close() {
-            if (open) {
-                open = false;
-                LIBC.close(fd);
-                pending.close();
-                event.close();
-            }
-        }
-    }
-
     /** The port's single queue: receive on the datapath thread, transmit from any. */
     private final class Queue implements PollableQueue {
         private final FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
-        private final NativeBuffer staging;
-        private final int stagingSize;
+        private final StreamFrameReader reader = new StreamFrameReader(maxFrameLength(), timer, stallNanos);
         private final NativeBuffer peek = new NativeBuffer(16);
-        /** Staged bytes not yet turned into frames: [readOffset, writeOffset). */
-        private int readOffset;
-        private int writeOffset;
-        private long lastReadNanos;
-
-        Queue() {
-            stagingSize = Math.max(STAGING_MIN, 2 * (PREFIX + maxFrameLength()));
-            staging = new NativeBuffer(stagingSize);
-        }
 
         @Override
         public int fd() {
@@ -264,99 +207,22 @@ public final class VmStreamPort extends VmPort {
             if (closed) {
                 return -1;
             }
-            Connection c = conn;
-            int n = c == null ? 0 : readFrames(c, batch);
+            StreamConnection c = conn;
+            int n = 0;
+            if (c != null) {
+                n = reader.read(c.fd, batch, allocator);
+                if (reader.failure() != null) {
+                    drop(c);
+                }
+            }
             long now = System.nanoTime();
             if (n == 0 || timer.due(now)) {
                 serviceEvents(now);
             } else {
-                Connection current = conn;
+                StreamConnection current = conn;
                 if (current != null && current.waitingForRoom) {
-                    flushFromDatapath(current);
+                    current.flushKeptTail();
                 }
-            }
-            return n;
-        }
-
-        /**
-         * Turns staged and newly read bytes into frames until the batch is full or the socket has
-         * nothing more; closes the connection on a bad prefix, end of stream or a read error.
-         */
-        private int readFrames(Connection c, FrameBatch batch) {
-            long base = staging.address();
-            int n = 0;
-            int maxFrame = maxFrameLength();
-            boolean drained = false;
-            while (true) {
-                while (writeOffset - readOffset >= PREFIX) {
-                    int length = Integer.reverseBytes(IO.getInt(base + readOffset));
-                    if (length == 0) {
-                        drop(c, Event.ZERO_LENGTH, "a zero length prefix");
-                        return n;
-                    }
-                    if (length < 0 || length > maxFrame) {
-                        drop(c, Event.OVERSIZE_LENGTH, "a length prefix of " + Integer.toUnsignedString(length)
-                                + " bytes (this port takes at most " + maxFrame + ")");
-                        return n;
-                    }
-                    if (writeOffset - readOffset - PREFIX < length) {
-                        break;
-                    }
-                    Frame frame = batch.next();
-                    if (frame == null) {
-                        return n;
-                    }
-                    if (!allocator.allocate(frame, length)) {
-                        // Out of buffers until this batch is released: come back right after.
-                        timer.fireAt(System.nanoTime(), System.nanoTime());
-                        return n;
-                    }
-                    IO.copyMemory(base + readOffset + PREFIX, frame.address(), length);
-                    batch.commit();
-                    n++;
-                    readOffset += PREFIX + length;
-                }
-                if (readOffset == writeOffset) {
-                    readOffset = 0;
-                    writeOffset = 0;
-                } else if (stagingSize - readOffset < PREFIX + maxFrame) {
-                    // Move the unfinished frame to the front so a whole one fits behind it. It is shorter
-                    // than PREFIX + maxFrame <= stagingSize / 2 < readOffset, so the copy cannot overlap.
-                    int kept = writeOffset - readOffset;
-                    IO.copyMemory(base + readOffset, base, kept);
-                    readOffset = 0;
-                    writeOffset = kept;
-                }
-                if (drained) {
-                    break;
-                }
-                int room = stagingSize - writeOffset;
-                long read = LIBC.read(c.fd, base + writeOffset, room);
-                if (read > 0) {
-                    writeOffset += (int) read;
-                    lastReadNanos = System.nanoTime();
-                    // A short read emptied the socket: parse, then stop without another read that would
-                    // only say EAGAIN (level-triggered epoll reports whatever arrives meanwhile).
-                    drained = read < room;
-                    continue;
-                }
-                if (read == 0) {
-                    drop(c, Event.PEER_CLOSED, null);
-                    return n;
-                }
-                int errno = LibC.errno();
-                if (errno == LibC.EAGAIN) {
-                    break;
-                }
-                if (errno != LibC.EINTR) {
-                    drop(c, errno == LibC.ECONNRESET ? Event.PEER_CLOSED : Event.READ_ERROR,
-                            errno == LibC.ECONNRESET ? null : new ErrnoException("read", errno).getMessage());
-                    return n;
-                }
-            }
-            if (writeOffset > readOffset) {
-                // A frame has started but not finished: make sure we look again if nothing more comes.
-                timer.fireAt(lastReadNanos + stallNanos, System.nanoTime());
             }
             return n;
         }
@@ -369,11 +235,14 @@ public final class VmStreamPort extends VmPort {
                 int token = events.token(i);
                 if (token == TIMER) {
                     timer.fired(now, 0);
-                    onTimer(now);
+                    StreamConnection c = conn;
+                    if (c != null && reader.checkStall(now)) {
+                        drop(c);
+                    }
                 } else if (token == CONN) {
-                    Connection c = conn;
+                    StreamConnection c = conn;
                     if (c != null && (events.events(i) & LibC.EPOLLOUT) != 0) {
-                        flushFromDatapath(c);
+                        c.flushKeptTail();
                     }
                 } else if (token == LISTEN) {
                     listenReady = true;
@@ -384,29 +253,9 @@ public final class VmStreamPort extends VmPort {
             }
         }
 
-        private void onTimer(long now) {
-            Connection c = conn;
-            if (c == null || writeOffset == readOffset) {
-                return;
-            }
-            if (writeOffset - readOffset >= PREFIX) {
-                int length = Integer.reverseBytes(IO.getInt(staging.address() + readOffset));
-                if (writeOffset - readOffset - PREFIX >= length) {
-                    return; // a whole frame is waiting: the next receive takes it
-                }
-            }
-            long idle = now - lastReadNanos;
-            if (idle >= stallNanos) {
-                drop(c, Event.STALLED, (writeOffset - readOffset) + " bytes of an unfinished frame and nothing more for "
-                        + idle / 1_000_000 + " ms");
-            } else {
-                timer.fireAt(lastReadNanos + stallNanos, now);
-            }
-        }
-
         private void acceptAll() {
             while (true) {
-                Connection c = conn;
+                StreamConnection c = conn;
                 if (c != null) {
                     int state = peekState(c);
                     if (state == PEEK_DATA) {
@@ -414,10 +263,10 @@ public final class VmStreamPort extends VmPort {
                     }
                     if (state == PEEK_EOF) {
                         // The owner exited (its end was not read yet): the newcomer is its successor.
-                        drop(c, Event.PEER_CLOSED, null);
+                        drop(c, Event.PEER_CLOSED, null, reader.reset());
                     }
                 }
-                int fd = SYS.accept4(listenFd, 0, 0, LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
+                int fd = LIBC.accept4(listenFd, 0, 0, LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
                 if (fd < 0) {
                     int errno = LibC.errno();
                     if (errno == LibC.EINTR || errno == LibC.ECONNABORTED) {
@@ -430,7 +279,7 @@ public final class VmStreamPort extends VmPort {
                     return;
                 }
                 long pid = peerPid(fd);
-                Connection owner = conn;
+                StreamConnection owner = conn;
                 if (owner != null) {
                     LIBC.close(fd);
                     counted(Event.REFUSED);
@@ -447,8 +296,8 @@ public final class VmStreamPort extends VmPort {
         private static final int PEEK_EOF = 2;
 
         /** Whether the connection has unread data, has ended, or is idle and alive (one MSG_PEEK recv). */
-        private int peekState(Connection c) {
-            long r = SYS.recv(c.fd, peek.address(), 1, LibC.MSG_PEEK | LibC.MSG_DONTWAIT);
+        private int peekState(StreamConnection c) {
+            long r = LIBC.recv(c.fd, peek.address(), 1, LibC.MSG_PEEK | LibC.MSG_DONTWAIT);
             if (r > 0) {
                 return PEEK_DATA;
             }
@@ -461,7 +310,7 @@ public final class VmStreamPort extends VmPort {
 
         private void adopt(int fd, long pid) {
             setSendBuffer(fd, sendBuffer);
-            Connection c = new Connection(fd, pid, maxFrameLength());
+            StreamConnection c = new StreamConnection(fd, pid, maxFrameLength(), events, CONN);
             try {
                 events.add(fd, LibC.EPOLLIN, CONN);
             } catch (ErrnoException e) {
@@ -469,19 +318,23 @@ public final class VmStreamPort extends VmPort {
                 c.close();
                 return;
             }
-            readOffset = 0;
-            writeOffset = 0;
+            reader.reset();
             conn = c;
             counted(Event.CONNECTED);
             log().info("port {}: guest connected (pid {}) on {}; link up", name(), pid, socketPath());
         }
 
+        /** Closes the connection for the reader's failure. */
+        private void drop(StreamConnection c) {
+            Event event = reader.failure();
+            String detail = reader.failureDetail();
+            drop(c, event, detail, reader.reset());
+        }
+
         /** Closes the connection for {@code event}; the link goes down until the next guest connects. */
-        private void drop(Connection c, Event event, String detail) {
+        private void drop(StreamConnection c, Event event, String detail, int unfinished) {
             conn = null;
-            int unfinished = writeOffset - readOffset;
-            readOffset = 0;
-            writeOffset = 0;
+            partialSendsOfClosed += c.partialSends();
             c.close();
             counted(event);
             if (event == Event.PEER_CLOSED) {
@@ -493,110 +346,20 @@ public final class VmStreamPort extends VmPort {
             }
         }
 
-        private void flushFromDatapath(Connection c) {
-            synchronized (c) {
-                if (c.open && c.pendingLength > 0) {
-                    flush(c);
-                }
-                if (c.open && c.pendingLength == 0 && c.waitingForRoom) {
-                    watchForRoom(c, false);
-                }
-            }
-        }
-
         @Override
         public int transmit(Frame frame) {
-            Connection c = conn;
+            StreamConnection c = conn;
             if (c == null) {
                 return PORT_DOWN;
             }
-            int length = frame.length();
-            if (length > maxFrameLength()) {
+            if (frame.length() > maxFrameLength()) {
                 return OVERSIZE;
             }
-            synchronized (c) {
-                if (!c.open) {
-                    return PORT_DOWN;
-                }
-                if (c.pendingLength > 0 && !flush(c)) {
-                    return c.open ? TX_BUSY : PORT_DOWN;
-                }
-                int total = PREFIX + length;
-                long at;
-                long sent;
-                int start = frame.start();
-                if (frame.headroom() >= PREFIX) {
-                    ByteBuffer b = frame.buffer();
-                    int saved = b.getInt(start - PREFIX);
-                    b.putInt(start - PREFIX, length); // big-endian, as QEMU reads it
-                    at = frame.addressOf(start - PREFIX);
-                    sent = SYS.send(c.fd, at, total, SEND_FLAGS);
-                    if (sent >= 0 && sent < total) {
-                        keepTail(c, at + sent, (int) (total - sent));
-                    }
-                    b.putInt(start - PREFIX, saved);
-                } else {
-                    // No room in front of the frame (not the case for frames of our allocators): stage a copy.
-                    long p = c.pending.address();
-                    IO.putInt(p, Integer.reverseBytes(length));
-                    IO.copyMemory(frame.address(), p + PREFIX, length);
-                    sent = SYS.send(c.fd, p, total, SEND_FLAGS);
-                    if (sent >= 0 && sent < total) {
-                        keepTail(c, p + sent, (int) (total - sent));
-                    }
-                }
-                if (sent >= 0) {
-                    return FrameSink.SENT;
-                }
-                return sendError(c, LibC.errno());
-            }
-        }
-
-        /** Sends the unsent tail; true when nothing is pending any more. Caller holds the lock. */
-        private boolean flush(Connection c) {
-            long sent = SYS.send(c.fd, c.pending.address() + c.pendingOffset, c.pendingLength, SEND_FLAGS);
-            if (sent < 0) {
-                int errno = LibC.errno();
-                if (errno != LibC.EAGAIN && errno != LibC.EINTR) {
-                    c.pendingLength = 0; // the connection is broken; the datapath thread will see its end
-                }
-                return false;
-            }
-            c.pendingOffset += (int) sent;
-            c.pendingLength -= (int) sent;
-            return c.pendingLength == 0;
-        }
-
-        private void keepTail(Connection c, long from, int bytes) {
-            partialSends++; // under the connection's lock
-            IO.copyMemory(from, c.pending.address(), bytes);
-            c.pendingOffset = 0;
-            c.pendingLength = bytes;
-            watchForRoom(c, true);
-        }
-
-        private void watchForRoom(Connection c, boolean on) {
-            try {
-                events.modify(c.fd, on ? LibC.EPOLLIN | LibC.EPOLLOUT : LibC.EPOLLIN, CONN, c.event);
-                c.waitingForRoom = on;
-            } catch (ErrnoException e) {
-                // Only if the fd is already gone; the datapath thread is dropping the connection.
-                c.waitingForRoom = false;
-            }
-        }
-
-        private int sendError(Connection c, int errno) {
-            if (errno == LibC.EAGAIN || errno == LibC.ENOBUFS || errno == LibC.EINTR) {
-                return TX_BUSY;
-            }
-            if (errno == LibC.EPIPE || errno == LibC.ECONNRESET || errno == LibC.ENOTCONN) {
-                return PORT_DOWN; // the guest is gone; the datapath thread reads its end and drops it
-            }
-            return TX_ERROR;
+            return c.transmit(frame);
         }
 
         void close() {
-            staging.close();
+            reader.close();
             peek.close();
         }
     }
@@ -606,8 +369,8 @@ public final class VmStreamPort extends VmPort {
     private static void setSendBuffer(int fd, int bytes) {
         try (NativeBuffer value = new NativeBuffer(4)) {
             value.putInt(0, bytes);
-            if (SYS.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_SNDBUFFORCE, value.address(), 4) < 0) {
-                SYS.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_SNDBUF, value.address(), 4);
+            if (LIBC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_SNDBUFFORCE, value.address(), 4) < 0) {
+                LIBC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_SNDBUF, value.address(), 4);
             }
         }
     }
@@ -615,7 +378,7 @@ public final class VmStreamPort extends VmPort {
     private static long peerPid(int fd) {
         try (NativeBuffer cred = new NativeBuffer(16)) {
             cred.putInt(12, 12);
-            if (SYS.getsockopt(fd, LibC.SOL_SOCKET, SO_PEERCRED, cred.address(), cred.address() + 12) < 0) {
+            if (LIBC.getsockopt(fd, LibC.SOL_SOCKET, SO_PEERCRED, cred.address(), cred.address() + 12) < 0) {
                 return -1;
             }
             return cred.getInt(0);

@@ -25,7 +25,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>MTU.</b> Frames longer than the underlay MTU minus the outer headers ({@link #innerMtu()} + 14)
  * cannot be sent: TCP super-frames are cut to fit by the bridge's segmenter, other frames are dropped
- * as {@link DropReason#TOO_BIG_FOR_TUNNEL}.
+ * as {@link DropReason#TOO_BIG_FOR_TUNNEL}. A jumbo underlay (MTU 9000) gives an inner MTU of 8950,
+ * up to {@link VxlanSettings#MAX_INNER_MTU}; received frames that long are read whole.
  */
 public final class VxlanPort implements Port {
     private static final Logger LOG = LoggerFactory.getLogger(VxlanPort.class);
@@ -55,8 +56,7 @@ public final class VxlanPort implements Port {
             queue.close();
             throw e;
         }
-        int fromUnderlay = Math.min(socket.underlayMtu - settings.overhead(), VxlanSettings.MAX_INNER_MTU);
-        this.innerMtu = settings.innerMtu() != null ? settings.innerMtu() : fromUnderlay;
+        this.innerMtu = socket.innerMtuOf(settings);
         queue.attach(socket);
         LOG.info("port {}: vxlan vni {} local {} port {} remotes {}{}, inner MTU {}", name, vni, settings.local(),
                 settings.dstPort(), remotes.describe(), settings.anyRemote() ? " + any" : "", innerMtu);
@@ -122,6 +122,11 @@ public final class VxlanPort implements Port {
 
     public int vni() {
         return vni;
+    }
+
+    /** The longest inner frame the port's socket reads whole now (for every VNI on it, see {@link VxlanSocket}). */
+    int receiveLimit() {
+        return socket.receiveLimit();
     }
 
     /** The MTU to give tenants behind this port (the kernel vxlan device's MTU). */

@@ -26,7 +26,9 @@ import org.slf4j.LoggerFactory;
  * <p><b>Receive</b> (the leader's datapath thread): one {@code recvmmsg} reads up to a batch of datagrams,
  * each straight into a fragment of this queue's {@link FragAllocator}, placed so that the 8-byte VXLAN
  * header lands in the headroom and the inner Ethernet frame exactly at the frame's start: decapsulation
- * moves nothing. Each datagram is checked (length, flags, VNI, source VTEP), the inner source MAC is
+ * moves nothing. The fragments have room for the longest frame any port on the socket accepts
+ * ({@link VxlanSocket#receiveLimit()}: 2 KiB, or 9 KiB on a jumbo underlay); a longer datagram is
+ * truncated by the kernel and dropped as {@link VxlanDrop#OVERSIZE}. Each datagram is checked (length, flags, VNI, source VTEP), the inner source MAC is
  * learned with its VTEP on the port of its VNI, and {@link #receiver(int)} tells the datapath thread
  * which port's ingress takes it. Bad ones are released and counted as a {@link VxlanDrop}.
  *
@@ -51,8 +53,12 @@ import org.slf4j.LoggerFactory;
  */
 public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, BatchSink {
     private static final Logger LOG = LoggerFactory.getLogger(VxlanQueue.class);
-    /** Largest inner frame received: the VXLAN header goes into the headroom, the frame into one fragment. */
-    public static final int MAX_INNER_FRAME = FragAllocator.MAX_FRAGMENT_FRAME;
+    /**
+     * Largest inner frame (Ethernet header included) a port takes: the 9216-byte jumbo frame of
+     * data-centre switches, room for the 8950-byte inner MTU of an MTU-9000 underlay. A received one
+     * (with an 802.1Q tag) still fits a fragment carved from a 64 KiB chunk, seven to a chunk.
+     */
+    public static final int MAX_INNER_FRAME = 9216;
     private static final long MULTICAST_BIT = 0x0100_0000_0000L;
 
     // struct mmsghdr (LP64): msghdr {name 0, namelen 8, iov 16, iovlen 24, control 32, controllen 40, flags 48}, msg_len 56
@@ -153,12 +159,13 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
         }
         int first = frames.count();
         int room = Math.min(frames.capacity() - first, batch);
+        int limit = socket.receiveLimit();
         int reserved = 0;
-        while (reserved < room && allocator.reserve(frames.get(first + reserved))) {
+        while (reserved < room && allocator.reserve(frames.get(first + reserved), limit)) {
             Frame f = frames.get(first + reserved);
             long iov = iovs + (long) reserved * IOV;
             scratch.putLong(iov - mmsgs, f.address() - VxlanHeader.LENGTH);
-            scratch.putLong(iov - mmsgs + 8, f.capacity() + VxlanHeader.LENGTH);
+            scratch.putLong(iov - mmsgs + 8, limit + VxlanHeader.LENGTH);
             long m = (long) reserved * MMSG;
             scratch.putInt(m + MSG_NAMELEN, NAME);
             scratch.putInt(m + MSG_FLAGS, 0);
@@ -175,6 +182,9 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
             }
             got = 0;
         }
+        for (int i = reserved - 1; i >= got; i--) {
+            allocator.cancel(frames.get(first + i)); // last carved first, so every fragment goes back
+        }
         long now = System.nanoTime();
         int kept = first;
         for (int i = 0; i < got; i++) {
@@ -190,9 +200,9 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
             receivers[kept] = target;
             frames.commit();
             kept++;
-        }
-        for (int i = reserved - 1; i >= got; i--) {
-            allocator.cancel(frames.get(first + i)); // last carved first, so every fragment goes back
+            if (i == got - 1) {
+                allocator.trim(f); // the last fragment carved: a short datagram leaves the rest of a jumbo slot to the next read
+            }
         }
         return kept - first;
     }

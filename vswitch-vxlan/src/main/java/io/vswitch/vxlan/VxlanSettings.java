@@ -20,7 +20,7 @@ public record VxlanSettings(int vni, UnderlayAddress local, List<UnderlayAddress
 
     /** The word that stands for "accept any VTEP" among the remotes. */
     public static final String ANY = "any";
-    /** The largest inner MTU: a received inner frame must fit one receive fragment. */
+    /** The largest inner MTU: a jumbo frame ({@link VxlanQueue#MAX_INNER_FRAME}) under its Ethernet header. */
     public static final int MAX_INNER_MTU = VxlanQueue.MAX_INNER_FRAME - 14;
 
     public VxlanSettings {
@@ -39,7 +39,7 @@ public record VxlanSettings(int vni, UnderlayAddress local, List<UnderlayAddress
         }
         if (innerMtu != null && (innerMtu < 68 || innerMtu > MAX_INNER_MTU)) {
             throw new IllegalArgumentException("--mtu " + innerMtu + " is out of range for a vxlan port: use 68-" + MAX_INNER_MTU
-                    + " (the inner MTU; received frames must fit a " + VxlanQueue.MAX_INNER_FRAME + "-byte buffer)");
+                    + " (the inner MTU, at most a " + VxlanQueue.MAX_INNER_FRAME + "-byte jumbo frame)");
         }
     }
 

@@ -1,5 +1,6 @@
 package io.vswitch.vxlan;
 
+import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
@@ -59,6 +60,13 @@ final class VxlanSocket {
     /** Whether the senders may use UDP GSO: they checksum (IPv6, or IPv4 with --udp-csum). */
     final boolean gso;
     final int underlayMtu;
+    /**
+     * The longest inner frame a datagram may carry to be read whole: the most any port on the socket
+     * accepts ({@link #receiveLimitOf}), never less than a small fragment holds. Written by the control
+     * thread (join, leave) under the class lock, read by the leader's datapath thread once per
+     * {@code recvmmsg}: a batch reserved under the old limit is read with it, the next with the new one.
+     */
+    private volatile int receiveLimit = FragAllocator.MAX_FRAGMENT_FRAME;
     /** Drops before a packet is any port's (see {@link VxlanDrop#perSocket}); the reading thread adds, anyone reads. */
     private final AtomicLongArray drops = new AtomicLongArray(VxlanDrop.values().length);
     private volatile VxlanPort[] ports = new VxlanPort[0];
@@ -114,6 +122,7 @@ final class VxlanSocket {
             VxlanPort[] next = Arrays.copyOf(socket.ports, socket.ports.length + 1);
             next[next.length - 1] = port;
             socket.ports = next;
+            socket.sizeReceive();
             if (socket.leader == null) {
                 socket.lead(port);
             }
@@ -129,6 +138,7 @@ final class VxlanSocket {
         synchronized (VxlanSocket.class) {
             VxlanPort[] rest = Arrays.stream(ports).filter(p -> p != port).toArray(VxlanPort[]::new);
             ports = rest;
+            sizeReceive();
             if (leader == port) {
                 leader = null;
                 if (rest.length > 0) {
@@ -142,6 +152,48 @@ final class VxlanSocket {
                 LOG.info("vxlan socket {} closed", key);
             }
         }
+    }
+
+    /**
+     * The inner MTU of a port with settings {@code s} on this socket: as asked, or what the underlay
+     * carries under the outer headers (as the kernel's vxlan device computes it), at most
+     * {@link VxlanSettings#MAX_INNER_MTU}.
+     */
+    int innerMtuOf(VxlanSettings s) {
+        return s.innerMtu() != null ? s.innerMtu() : Math.min(underlayMtu - s.overhead(), VxlanSettings.MAX_INNER_MTU);
+    }
+
+    /**
+     * The longest inner frame a port with settings {@code s} receives: its inner MTU under an Ethernet
+     * header and one 802.1Q tag (a trunk's frames; the kernel's vxlan does not check received lengths
+     * against its MTU at all).
+     */
+    private int receiveLimitOf(VxlanSettings s) {
+        return innerMtuOf(s) + 14 + 4;
+    }
+
+    /**
+     * Sizes the receive buffers for the ports now on the socket. One socket reads for every VNI on it
+     * and learns a datagram's VNI only after reading it, so every read gets room for the largest
+     * frame any of them accepts. The buffers are fragments of that size carved from the reader's
+     * chunks ({@link io.vswitch.core.alloc.FragAllocator#reserve(io.vswitch.core.frame.Frame, int)}),
+     * read into directly: no copy, and no large buffer, of which a queue has too few for a batch. The
+     * cost is address space, not bytes touched (the kernel writes only what arrived, and the last
+     * fragment of a batch gives its tail back); a socket whose ports all have a standard MTU keeps 2 KiB
+     * fragments. The alternative, 2 KiB fragments with a large buffer behind each slot as the TAP reads,
+     * would copy the head of every jumbo datagram and allow at most 8 of them per batch.
+     */
+    private void sizeReceive() {
+        int limit = FragAllocator.MAX_FRAGMENT_FRAME;
+        for (VxlanPort p : ports) {
+            limit = Math.max(limit, receiveLimitOf(p.settings()));
+        }
+        receiveLimit = limit;
+    }
+
+    /** The longest inner frame the socket reads whole now; a longer one is dropped as {@link VxlanDrop#OVERSIZE}. */
+    int receiveLimit() {
+        return receiveLimit;
     }
 
     private void lead(VxlanPort port) {

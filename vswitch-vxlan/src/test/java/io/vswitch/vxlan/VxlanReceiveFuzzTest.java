@@ -114,7 +114,7 @@ class VxlanReceiveFuzzTest {
 
     /** The one reason RFC 7348 and the kernel's vxlan_rcv give for dropping {@code d}, or null to deliver it. */
     private static VxlanDrop expectedDrop(byte[] d, boolean stranger) {
-        if (d.length - 8 > VxlanQueue.MAX_INNER_FRAME) {
+        if (d.length - 8 > strict.receiveLimit()) {
             return VxlanDrop.OVERSIZE;
         }
         if (d.length < 8 + 14) {

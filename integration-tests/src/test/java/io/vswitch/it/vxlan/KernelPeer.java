@@ -5,7 +5,8 @@ import io.vswitch.it.harness.Namespaces;
 /**
  * The far end made of the Linux kernel's own parts, in {@code host}: a {@code vxlan} device (static
  * remote, learning on) in a kernel bridge with a veth to a tenant namespace at {@code tenantCidr}
- * (MTU 1450 over IPv4, 1430 over IPv6: the inner MTU).
+ * (MTU 1450 over IPv4, 1430 over IPv6: the inner MTU). The vxlan device and the bridge's port towards
+ * the tenant get the tenant's MTU too, so a jumbo inner MTU holds on the whole path.
  */
 record KernelPeer(String host, String vxlanDev, String tenantNetns, String tenantDev, String tenantIp, String tenantMac) {
 
@@ -22,6 +23,8 @@ record KernelPeer(String host, String vxlanDev, String tenantNetns, String tenan
         ns.vethPair(tenant, dev, host, port);
         ns.exec(host, "ip", "link", "set", vx, "master", br).orThrow();
         ns.exec(host, "ip", "link", "set", port, "master", br).orThrow();
+        ns.setMtu(host, vx, mtu);
+        ns.setMtu(host, port, mtu);
         for (String d : new String[] {vx, port, br}) {
             ns.linkUp(host, d);
         }

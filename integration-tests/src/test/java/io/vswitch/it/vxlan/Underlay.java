@@ -14,6 +14,11 @@ import io.vswitch.it.harness.Namespaces;
 record Underlay(String host1, String dev1, String addr1, String host2, String dev2, String addr2) {
 
     static Underlay create(Namespaces ns, boolean ipv6) {
+        return create(ns, ipv6, 1500);
+    }
+
+    /** Like {@link #create(Namespaces, boolean)} with {@code mtu} on both veth ends (9000: a jumbo underlay). */
+    static Underlay create(Namespaces ns, boolean ipv6, int mtu) {
         String h1 = ns.create("u1");
         String h2 = ns.create("u2");
         String d1 = ns.linkName("ul");
@@ -24,6 +29,7 @@ record Underlay(String host1, String dev1, String addr1, String host2, String de
         String prefix = ipv6 ? "/64" : "/24";
         for (String[] end : new String[][] {{h1, d1, a1}, {h2, d2, a2}}) {
             ns.exec(end[0], "ethtool", "-K", end[1], "tx", "off").orThrow();
+            ns.setMtu(end[0], end[1], mtu);
             if (ipv6) {
                 ns.exec(end[0], "sysctl", "-qw", "net.ipv6.conf." + end[1] + ".accept_dad=0").orThrow();
             }

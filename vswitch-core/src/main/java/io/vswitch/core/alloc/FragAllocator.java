@@ -112,6 +112,24 @@ public final class FragAllocator {
     }
 
     /**
+     * Attaches {@code frame} to a fragment with room for a frame of up to {@code maxLength} bytes, for
+     * a read whose length is not known yet but bounded by less than a chunk: a VXLAN socket's datagrams
+     * are bounded by its ports' inner MTU, a jumbo frame at most, so a read into such a fragment needs
+     * no large buffer behind it. Carved from the chunks like any fragment (seven 9 KiB ones fit a
+     * 64 KiB chunk), not from the few large buffers, so a batch of reads can all be jumbo. Settle with
+     * {@link #trim} or {@link #cancel}.
+     *
+     * @throws IllegalArgumentException if such a fragment would not fit a chunk
+     */
+    public boolean reserve(Frame frame, int maxLength) {
+        int size = align(HEADROOM + maxLength);
+        if (size > chunkSize) {
+            throw new IllegalArgumentException("a frame of " + maxLength + " bytes does not fit a " + chunkSize + "-byte chunk");
+        }
+        return carve(frame, size);
+    }
+
+    /**
      * A large buffer no frame is using, for the overflow of a read into a {@link #reserve reserved}
      * fragment; creates one while under the cap. Not claimed until {@link #completeRead} moves a frame
      * into it.

@@ -136,6 +136,31 @@ class FragAllocatorTest {
     }
 
     @Test
+    void jumboReservationsAreCarvedFromChunksSevenToAChunk() {
+        Frame[] jumbo = new Frame[8];
+        for (int i = 0; i < jumbo.length; i++) {
+            jumbo[i] = new Frame();
+            assertTrue(allocator.reserve(jumbo[i], 8968));
+            assertTrue(jumbo[i].capacity() >= 8968);
+            assertEquals(FragAllocator.HEADROOM, jumbo[i].headroom());
+        }
+        assertSame(jumbo[0].chunk(), jumbo[6].chunk(), "9088-byte fragments: seven fit 64 KiB");
+        assertNotSame(jumbo[6].chunk(), jumbo[7].chunk());
+        assertEquals(0, allocator.largeCount(), "no large buffer taken");
+        jumbo[7].setLength(100);
+        allocator.trim(jumbo[7]);
+        Frame next = new Frame();
+        assertTrue(allocator.allocate(next, 60));
+        assertSame(jumbo[7].chunk(), next.chunk(), "the trimmed tail is carved again");
+        assertEquals(FragAllocator.align(FragAllocator.HEADROOM + 100), next.fragmentStart() - jumbo[7].fragmentStart());
+        next.release();
+        for (Frame f : jumbo) {
+            f.release();
+        }
+        assertThrows(IllegalArgumentException.class, () -> allocator.reserve(new Frame(), 64 * 1024), "more than a chunk");
+    }
+
+    @Test
     void overflowingReadMovesToTheLargeBufferWithItsHeader() {
         Frame f = new Frame();
         assertTrue(allocator.reserve(f));
