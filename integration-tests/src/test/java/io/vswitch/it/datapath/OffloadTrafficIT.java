@@ -5,10 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.vswitch.it.harness.BackgroundProcess;
-import io.vswitch.it.harness.ExecResult;
-import java.io.IOException;
-import java.time.Duration;
 import io.vswitch.it.harness.Requirements;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -22,25 +18,11 @@ class OffloadTrafficIT extends SwitchTestBase {
         start();
     }
 
-    private JsonNode iperf(Host client, Host server, String... extra) {
-        try (BackgroundProcess s = ns.iperf3Server(server.netns(), server.ip())) {
-            sleep(300);
-            String[] cmd = new String[6 + extra.length];
-            System.arraycopy(new String[] {"iperf3", "-c", server.ip(), "-J", "-t", "3"}, 0, cmd, 0, 6);
-            System.arraycopy(extra, 0, cmd, 6, extra.length);
-            ExecResult r = ns.exec(client.netns(), Duration.ofSeconds(30), cmd);
-            assertEquals(0, r.exitCode(), r::describe);
-            return JSON.readTree(r.stdout());
-        } catch (IOException e) {
-            throw new AssertionError(e);
-        }
-    }
-
     @Test
     void tcpCrossesTheSwitchAsSuperFrames() {
         Host a = host("a", "198.18.0.1/24");
         Host b = host("b", "198.18.0.2/24");
-        JsonNode result = iperf(a, b);
+        JsonNode result = iperf3(a, b, 3);
         double bits = result.path("end").path("sum_received").path("bits_per_second").asDouble();
         assertTrue(bits > 0, result::toString);
         JsonNode in = port(a.port());
@@ -94,7 +76,7 @@ class OffloadTrafficIT extends SwitchTestBase {
     void udpWithSmallPacketsIsCountedEndToEnd() {
         Host a = host("a", "198.18.0.1/24");
         Host b = host("b", "198.18.0.2/24");
-        JsonNode result = iperf(a, b, "-u", "-l", "18", "-b", "20M");
+        JsonNode result = iperf3(a, b, 3, "-u", "-l", "18", "-b", "20M");
         JsonNode sum = result.path("end").path("sum");
         long sent = sum.path("packets").asLong();
         long lost = sum.path("lost_packets").asLong();
@@ -122,7 +104,7 @@ class OffloadTrafficIT extends SwitchTestBase {
         for (int run = 0; run < 2; run++) {
             long[][] beforeA = queueCounters(a.port());
             long[][] beforeB = queueCounters(b.port());
-            JsonNode result = iperf(a, b, "-P", "1");
+            JsonNode result = iperf3(a, b, 3, "-P", "1");
             assertTrue(result.path("end").path("sum_received").path("bits_per_second").asDouble() > 0);
             assertRepliesLeaveOnTheArrivalQueue(a.port(), beforeA, queueCounters(a.port()));
             assertRepliesLeaveOnTheArrivalQueue(b.port(), beforeB, queueCounters(b.port()));

@@ -5,11 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vswitch.it.harness.ExecResult;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
 import io.vswitch.it.harness.Requirements;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -28,21 +23,6 @@ class VlanIT extends SwitchTestBase {
         start();
     }
 
-    private ExecResult probe(Host trunk, int vid, String srcIp, String dstIp) {
-        try (InputStream script = getClass().getResourceAsStream("/vlan-arp-probe.py")) {
-            Path file = Files.createTempFile("vlan-arp-probe", ".py");
-            try {
-                Files.write(file, script.readAllBytes());
-                return ns.exec(trunk.netns(), Duration.ofSeconds(15), "python3", file.toString(), trunk.port(),
-                        Integer.toString(vid), srcIp, dstIp, "2");
-            } finally {
-                Files.deleteIfExists(file);
-            }
-        } catch (IOException e) {
-            throw new AssertionError(e);
-        }
-    }
-
     @Test
     void accessVlansAreIsolatedAndATrunkReachesBoth() {
         Host a10 = host("a", "198.18.10.1/24", "--vlan", "10");
@@ -54,14 +34,14 @@ class VlanIT extends SwitchTestBase {
         assertTrue(ns.ping(a10.netns(), c10.ip(), 3).allReceived(), "same access VLAN");
         assertEquals(0, ns.ping(a10.netns(), b20.ip(), 3).received(), "VLAN 10 must not reach VLAN 20");
 
-        ExecResult in10 = probe(trunk, 10, "198.18.10.4", a10.ip());
+        ExecResult in10 = vlanArpProbe(trunk, 10, "198.18.10.4", a10.ip());
         assertEquals(0, in10.exitCode(), in10::describe);
         assertEquals(a10.mac(), in10.stdout().trim(), "tagged 10 reaches the VLAN 10 access port");
-        ExecResult in20 = probe(trunk, 20, "198.18.20.4", "198.18.20.2");
+        ExecResult in20 = vlanArpProbe(trunk, 20, "198.18.20.4", "198.18.20.2");
         assertEquals(0, in20.exitCode(), in20::describe);
         assertEquals(b20.mac(), in20.stdout().trim(), "tagged 20 reaches the VLAN 20 access port");
-        assertEquals(1, probe(trunk, 10, "198.18.10.4", b20.ip()).exitCode(), "198.18.10.2 lives in VLAN 20, not 10");
-        assertEquals(1, probe(trunk, 30, "198.18.10.4", a10.ip()).exitCode(), "VLAN 30 is not on the trunk");
+        assertEquals(1, vlanArpProbe(trunk, 10, "198.18.10.4", b20.ip()).exitCode(), "198.18.10.2 lives in VLAN 20, not 10");
+        assertEquals(1, vlanArpProbe(trunk, 30, "198.18.10.4", a10.ip()).exitCode(), "VLAN 30 is not on the trunk");
 
         assertTrue(fdb().contains(trunk.mac() + " " + trunk.port() + " 10"), () -> fdb().toString());
         assertTrue(fdb().contains(trunk.mac() + " " + trunk.port() + " 20"), () -> fdb().toString());

@@ -14,6 +14,7 @@ import io.vswitch.it.harness.Requirements;
 import io.vswitch.it.harness.SwitchProcess;
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -146,6 +147,38 @@ public abstract class SwitchTestBase {
         }
         ns.linkUp(netns, port);
         return new Host(netns, port, cidr == null ? null : cidr.substring(0, cidr.indexOf('/')), ns.macAddress(netns, port));
+    }
+
+    /** {@code iperf3 -J -t seconds extra...} from client to server (started and stopped here); must exit 0. */
+    protected JsonNode iperf3(Host client, Host server, int seconds, String... extra) {
+        try (BackgroundProcess s = ns.iperf3Server(server.netns(), server.ip())) {
+            List<String> cmd = new ArrayList<>(List.of("iperf3", "-c", server.ip(), "-J", "-t", Integer.toString(seconds)));
+            cmd.addAll(List.of(extra));
+            ExecResult r = ns.exec(client.netns(), Duration.ofSeconds(seconds + 27L), cmd.toArray(String[]::new));
+            assertTrue(r.ok(), r::describe);
+            return JSON.readTree(r.stdout());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Two tagged ARP probes from {@code from}'s port in VLAN {@code vid} ({@code vlan-arp-probe.py}
+     * on a packet socket: this kernel has no 8021q module for VLAN subinterfaces).
+     */
+    protected ExecResult vlanArpProbe(Host from, int vid, String srcIp, String dstIp) {
+        try (InputStream script = SwitchTestBase.class.getResourceAsStream("/vlan-arp-probe.py")) {
+            Path file = Files.createTempFile("vlan-arp-probe", ".py");
+            try {
+                Files.write(file, script.readAllBytes());
+                return ns.exec(from.netns(), Duration.ofSeconds(15), "python3", file.toString(), from.port(),
+                        Integer.toString(vid), srcIp, dstIp, "2");
+            } finally {
+                Files.deleteIfExists(file);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     // ------------------------------------------------------------------ the client

@@ -11,8 +11,6 @@ import io.vswitch.it.harness.Exec;
 import io.vswitch.it.harness.ExecResult;
 import io.vswitch.it.harness.Requirements;
 import io.vswitch.it.harness.SwitchProcess;
-import io.vswitch.it.harness.SwitchTestBase;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.regex.Matcher;
@@ -22,16 +20,12 @@ import org.junit.jupiter.api.Test;
 
 /**
  * System ports against real kernel peers. The LAN is a namespace with a kernel bridge; a veth joins
- * it to the root namespace, where its end ({@link Lan#uplink}) is added to the switch as a system
+ * it to the root namespace, where its end (the uplink) is added to the switch as a system
  * port, the way a host's NIC would be. A far host hangs off the LAN bridge on a veth of its own; a
  * tenant namespace sits on a TAP port.
  */
-class SystemPortIT extends SwitchTestBase {
+class SystemPortIT extends UplinkTestBase {
     private static final Pattern PROMISCUITY = Pattern.compile("promiscuity (\\d+)");
-
-    /** The LAN: its namespace, the uplink (root-namespace veth end on the switch) and the far host. */
-    record Lan(String netns, String uplink, String lanSide, Host far) {
-    }
 
     @BeforeEach
     void startSwitch() {
@@ -39,50 +33,12 @@ class SystemPortIT extends SwitchTestBase {
         start();
     }
 
-    /** The LAN namespace with bridge br0, the uplink veth into it, and a far host at farCidr behind br0. */
-    private Lan lan(String farCidr) {
-        String lanNs = ns.create("lan");
-        String farNs = ns.create("far");
-        for (String n : new String[] {lanNs, farNs}) {
-            ns.exec(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").orThrow();
-            ns.exec(n, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1").orThrow();
-        }
-        String uplink = ns.linkName("u");
-        String lanSide = ns.linkName("l");
-        Exec.run("ip", "link", "add", "name", uplink, "type", "veth", "peer", "name", lanSide, "netns", lanNs).orThrow();
-        Exec.run("sysctl", "-qw", "net.ipv6.conf." + uplink + ".disable_ipv6=1").orThrow();
-        Exec.run("ip", "link", "set", "dev", uplink, "up").orThrow();
-        ns.exec(lanNs, "ip", "link", "add", "br0", "type", "bridge").orThrow();
-        ns.exec(lanNs, "ip", "link", "set", "dev", lanSide, "master", "br0").orThrow();
-        String farIf = ns.linkName("f");
-        String bridgeSide = ns.linkName("b");
-        ns.vethPair(farNs, farIf, lanNs, bridgeSide);
-        ns.exec(lanNs, "ip", "link", "set", "dev", bridgeSide, "master", "br0").orThrow();
-        for (String dev : new String[] {"br0", lanSide, bridgeSide}) {
-            ns.linkUp(lanNs, dev);
-        }
-        Host far = configure(farNs, farIf, farCidr);
-        return new Lan(lanNs, uplink, lanSide, far);
-    }
 
     private static int promiscuity(String dev) {
         String out = Exec.run("ip", "-d", "link", "show", "dev", dev).orThrow().stdout();
         Matcher m = PROMISCUITY.matcher(out);
         assertTrue(m.find(), out);
         return Integer.parseInt(m.group(1));
-    }
-
-    private JsonNode iperf(Host client, Host server, String... extra) {
-        try (BackgroundProcess s = ns.iperf3Server(server.netns(), server.ip())) {
-            String[] cmd = new String[6 + extra.length];
-            System.arraycopy(new String[] {"iperf3", "-c", server.ip(), "-J", "-t", "2"}, 0, cmd, 0, 6);
-            System.arraycopy(extra, 0, cmd, 6, extra.length);
-            ExecResult r = ns.exec(client.netns(), Duration.ofSeconds(30), cmd);
-            assertEquals(0, r.exitCode(), r::describe);
-            return JSON.readTree(r.stdout());
-        } catch (IOException e) {
-            throw new AssertionError(e);
-        }
     }
 
     @Test
@@ -99,12 +55,12 @@ class SystemPortIT extends SwitchTestBase {
         assertEquals("up", port(lan.uplink()).path("link").asText());
         assertEquals("system", port(lan.uplink()).path("type").asText());
 
-        JsonNode out = iperf(tenant, lan.far());
+        JsonNode out = iperf3(tenant, lan.far(), 2);
         assertTrue(out.path("end").path("sum_received").path("bits_per_second").asDouble() > 0, out::toString);
         assertTrue(port(tenant.port()).path("rxGsoFrames").asLong() > 0, "the tenant's TSO super-frames");
         assertEquals(0, port(lan.uplink()).path("txSegmented").asLong(), "super-frames leave through the uplink whole");
 
-        JsonNode back = iperf(tenant, lan.far(), "-R");
+        JsonNode back = iperf3(tenant, lan.far(), 2, "-R");
         assertTrue(back.path("end").path("sum_received").path("bits_per_second").asDouble() > 0, back::toString);
         JsonNode uplink = port(lan.uplink());
         assertTrue(uplink.path("rxGsoFrames").asLong() > 0, () -> "super-frames arrive whole from the LAN: " + uplink);
@@ -195,7 +151,7 @@ class SystemPortIT extends SwitchTestBase {
         assertTrue(ns.ping(tenant.netns(), ctr.ip(), 3).allReceived(), "TAP tenant to container");
         assertTrue(ns.ping(ctr.netns(), tenant.ip(), 3).allReceived(), "container to TAP tenant");
         assertTrue(fdb().contains(ctr.mac() + " " + hostSide + " 0"), () -> fdb().toString());
-        JsonNode toTenant = iperf(ctr, tenant);
+        JsonNode toTenant = iperf3(ctr, tenant, 2);
         assertTrue(toTenant.path("end").path("sum_received").path("bits_per_second").asDouble() > 0, toTenant::toString);
         assertTrue(port(hostSide).path("rxGsoFrames").asLong() > 0, "the container's TSO frames arrive whole");
     }
