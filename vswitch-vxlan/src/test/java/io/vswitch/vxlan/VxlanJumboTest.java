@@ -31,7 +31,8 @@ import org.junit.jupiter.api.Test;
  * a datagram carrying a full-size inner frame is read whole into the queue's allocator (it used to be
  * truncated into a 2 KiB fragment and dropped as {@code oversize}), one larger than any port on the
  * socket accepts still is, the socket reads as much as its largest port accepts whatever VNI a
- * datagram is for, and the jumbo path allocates nothing per frame.
+ * datagram is for, jumbo frames and the jumbo segments of a super-frame cross whole, and the jumbo
+ * path (segmenting included) allocates nothing per frame.
  */
 class VxlanJumboTest {
     private static final int JUMBO_MTU = 8950;
@@ -120,12 +121,7 @@ class VxlanJumboTest {
             frame.release();
             tooBig.release();
 
-            byte[] bytes = Frames.tcp4(MAC_B, MAC_A, 0xc6130001, 0xc6130002, 40000, 5201, 7, 60_000);
-            Frame superFrame = new Frame();
-            assertTrue(allocator.allocate(superFrame, bytes.length));
-            superFrame.write(bytes, 0, bytes.length);
-            assertEquals(FrameParser.OK, FrameParser.parse(superFrame));
-            superFrame.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, JUMBO_MTU - 40, 34, 16);
+            Frame superFrame = jumboSuperFrame(allocator, 60_000);
             Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
             List<byte[]> expected = new ArrayList<>();
             segmenter.send(superFrame, f -> {
@@ -179,6 +175,45 @@ class VxlanJumboTest {
             b.close();
             a.close();
         }
+    }
+
+    @Test
+    void segmentingIntoJumboSegmentsAllocatesNothing() throws Exception {
+        int dstPort = LoopbackPair.freeUdpPort();
+        VxlanPort a = open("vxa", 96, LoopbackPair.A, LoopbackPair.B, dstPort, JUMBO_MTU);
+        VxlanPort b = open("vxb", 96, LoopbackPair.B, LoopbackPair.A, dstPort, JUMBO_MTU);
+        try {
+            Frame superFrame = jumboSuperFrame(LoopbackPair.allocator(), 60_000);
+            Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
+            a.macs().learn(0, MAC_B, 0, System.nanoTime());
+            QueueCounters counters = new QueueCounters();
+            FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+            long[] done = new long[1];
+            Runnable roundTrip = () -> {
+                long before = counters.txPackets();
+                segmenter.send(superFrame, a.queue(0), counters, a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
+                done[0] += LoopbackPair.drain(b, batch, (int) (counters.txPackets() - before));
+            };
+            long allocated = Allocations.bytesForFrames(roundTrip, 10_000, done);
+            assertTrue(allocated < 2_000, "allocated " + allocated + " bytes for 10000 jumbo segments");
+            assertEquals(0, b.drops(VxlanDrop.OVERSIZE));
+            superFrame.release();
+        } finally {
+            b.close();
+            a.close();
+        }
+    }
+
+    /** A TCP super-frame of {@code payload} bytes whose segments are as long as the jumbo inner MTU allows. */
+    private static Frame jumboSuperFrame(FragAllocator allocator, int payload) {
+        byte[] bytes = Frames.tcp4(MAC_B, MAC_A, 0xc6130001, 0xc6130002, 40000, 5201, 7, payload);
+        Frame superFrame = new Frame();
+        assertTrue(allocator.allocate(superFrame, bytes.length));
+        superFrame.write(bytes, 0, bytes.length);
+        assertEquals(FrameParser.OK, FrameParser.parse(superFrame));
+        superFrame.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, JUMBO_MTU - 40, 34, 16);
+        superFrame.setFlowHash(0x5eed_1234);
+        return superFrame;
     }
 
     private static VxlanPort open(String name, int vni, String local, String remote, int dstPort, int innerMtu) throws Exception {

@@ -34,13 +34,20 @@ public final class Segmenter {
 
     /** Segments handed to a {@link BatchSink} at once: a 64 KiB super-frame at a 1400-byte MSS is 47. */
     static final int BATCH = 64;
+    /**
+     * Longest segment carved from the scratch chunks rather than put in the large buffer: a quarter
+     * chunk, so jumbo segments (a tunnel over an MTU-9000 underlay cuts 8964-byte ones, seven to a
+     * chunk) go to a {@link BatchSink} together too, not one per call.
+     */
+    private static final int MAX_CARVED_SEGMENT = FragAllocator.DEFAULT_CHUNK_SIZE / 4 - FragAllocator.HEADROOM;
 
     private final FragAllocator scratch;
     private final Frame[] batch = new Frame[BATCH];
     private final int[] results = new int[BATCH];
 
     public Segmenter(NativeAddress addresses) {
-        // Two chunks hold a whole batch of 1.5 KB segments (32 fragments each); jumbo segments take the large buffer one at a time.
+        // Two chunks hold a whole batch of 1.5 KB segments (32 fragments each), or 14 jumbo ones (8 make a 64 KiB
+        // super-frame); only segments longer than MAX_CARVED_SEGMENT take the large buffer, one at a time.
         this.scratch = new FragAllocator(FragAllocator.DEFAULT_CHUNK_SIZE, 2, 1, addresses);
         for (int i = 0; i < BATCH; i++) {
             batch[i] = new Frame();
@@ -133,7 +140,7 @@ public final class Segmenter {
             for (int offset = 0; offset < payload; offset += mss, index++) {
                 int chunk = Math.min(mss, payload - offset);
                 boolean last = offset + chunk >= payload;
-                if (!scratch.allocate(batch[pending], headers + chunk)) {
+                if (!allocate(batch[pending], headers + chunk)) {
                     if (pending == 0) {
                         counters.dropped(DropReason.NO_BUFFER.ordinal());
                         return;
@@ -141,7 +148,7 @@ public final class Segmenter {
                     int n = pending;
                     pending = 0;
                     flush(sink, n, counters);
-                    if (!scratch.allocate(batch[0], headers + chunk)) {
+                    if (!allocate(batch[0], headers + chunk)) {
                         counters.dropped(DropReason.NO_BUFFER.ordinal());
                         return;
                     }
@@ -196,6 +203,18 @@ public final class Segmenter {
                 batch[i].release();
             }
         }
+    }
+
+    /** Attaches {@code segment} to scratch memory for {@code length} bytes: a chunk fragment up to {@link #MAX_CARVED_SEGMENT}. */
+    private boolean allocate(Frame segment, int length) {
+        if (length > MAX_CARVED_SEGMENT) {
+            return scratch.allocate(segment, length);
+        }
+        if (!scratch.reserve(segment, length)) {
+            return false;
+        }
+        segment.setLength(length);
+        return true;
     }
 
     /**

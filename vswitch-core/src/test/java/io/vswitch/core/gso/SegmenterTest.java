@@ -379,6 +379,22 @@ class SegmenterTest {
     }
 
     @Test
+    void jumboSegmentsOfASuperFrameGoToABatchSinkInOneCall() {
+        byte[] superFrame = Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1, 64_000);
+        Frame f = load(superFrame);
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 8910, 34, 16);
+        segmenter.send(f, out.queue(0), counters);
+        List<MemoryPort.Sent> one = out.drain();
+        RecordingBatchSink sink = new RecordingBatchSink(64);
+        segmenter.send(f, sink, counters, 8964, DropReason.TOO_BIG_FOR_TUNNEL);
+        assertEquals(List.of(8), sink.calls, "8 segments of 8910 bytes (an inner MTU of 8950) in one call");
+        for (int i = 0; i < one.size(); i++) {
+            assertTrue(java.util.Arrays.equals(one.get(i).bytes(), sink.frames.get(i)), "segment " + i + " as a plain sink gets it");
+        }
+        assertEquals(8964, sink.frames.get(0).length);
+    }
+
+    @Test
     void smallSegmentsBeyondTheScratchAreSentInSeveralBatches() {
         // 536-byte segments: 112 of them, more than one batch (64) and more than the scratch fragments (64).
         Frame f = load(Frames.tcp4(B, A, 0xc6120001, 0xc6120002, 40000, 5201, 1, 60_000));
