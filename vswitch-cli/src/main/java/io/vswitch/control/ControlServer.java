@@ -50,6 +50,8 @@ public final class ControlServer implements AutoCloseable {
     /** Replies beyond this much unsent data stop the client's requests being read (see {@link ClientHandler}). */
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(64 * 1024, 256 * 1024);
 
+    /** How long the I/O loop must see no new task before it stops (see {@link #close()}). */
+    private static final long QUIET_MILLIS = 100;
     /** Clients that may wait to be accepted at once; the kernel caps it at net.core.somaxconn. */
     private static final int LISTEN_BACKLOG = 4096;
 
@@ -155,14 +157,18 @@ public final class ControlServer implements AutoCloseable {
         return path;
     }
 
-    @Override
     /**
      * Closes the socket and stops the event loops, waiting at most a few seconds for each: the wait for
      * the close is bounded too, since an event loop killed by an Error (a class missing after the jar
-     * was replaced) never completes it, and the daemon's shutdown must not hang on it.
+     * was replaced) never completes it, and the daemon's shutdown must not hang on it. The I/O loop stops
+     * first, after a quiet period, while the command executor still runs: tearing down a client's
+     * channel hands its last events to the command executor and the pipeline's teardown back to the
+     * loop, which takes tasks until it has seen none for the quiet period. Stopped together, or
+     * without the quiet period, one rejected the other's tasks ({@code ControlServerShutdownTest}).
      *
      * @throws IllegalStateException if the socket did not close cleanly (the file is removed anyway)
      */
+    @Override
     public void close() {
         try {
             if (server != null) {
@@ -177,10 +183,8 @@ public final class ControlServer implements AutoCloseable {
                 LibC.INSTANCE.close(socketFile.fd());
             }
         } finally {
-            Future<?> ioDone = io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-            Future<?> commandsDone = commands.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-            ioDone.awaitUninterruptibly(5, TimeUnit.SECONDS);
-            commandsDone.awaitUninterruptibly(5, TimeUnit.SECONDS);
+            io.shutdownGracefully(QUIET_MILLIS, 1000, TimeUnit.MILLISECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+            commands.shutdownGracefully(0, 1000, TimeUnit.MILLISECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
             socketFile.remove(); // only while still ours: a newer daemon may serve this path by now
         }
     }
