@@ -123,7 +123,11 @@ final class DemoCommand implements Callable<Integer> {
             return 0;
         } finally {
             if (daemon != null) {
-                daemon.close();
+                try {
+                    daemon.close();
+                } catch (RuntimeException e) { // each failed step is logged; the demo's own clean-up still runs
+                    System.err.println("vswitch demo: " + e.getMessage());
+                }
             }
             removeNamespaces();
             Runtime.getRuntime().removeShutdownHook(cleanup);
