@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -91,5 +92,21 @@ final class LoopbackPair implements AutoCloseable {
     public void close() {
         b.close();
         a.close();
+    }
+
+    /** Receives on {@code port} until {@code want} frames came or 2 s passed; copies and releases them. */
+    static List<byte[]> receive(VxlanPort port, int want) {
+        List<byte[]> got = new ArrayList<>();
+        FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (got.size() < want && System.nanoTime() < deadline) {
+            port.queue(0).receive(batch);
+            for (int i = 0; i < batch.count(); i++) {
+                got.add(batch.get(i).toBytes());
+                batch.get(i).release();
+            }
+            batch.clear();
+        }
+        return got;
     }
 }

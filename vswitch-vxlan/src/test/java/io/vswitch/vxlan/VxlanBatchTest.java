@@ -60,7 +60,7 @@ class VxlanBatchTest {
             segmenter.send(superFrame, pair.a.queue(0), counters, pair.a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
             assertEquals(expected.size(), counters.txPackets(), "every segment reported sent");
 
-            List<byte[]> received = receive(pair.b, expected.size());
+            List<byte[]> received = LoopbackPair.receive(pair.b, expected.size());
             assertEquals(expected.size(), received.size(), "segments that reached B's socket");
             for (int i = 0; i < expected.size(); i++) {
                 assertArrayEquals(expected.get(i), received.get(i), "segment " + i);
@@ -102,7 +102,7 @@ class VxlanBatchTest {
             segmenter.send(superFrame, pair.a.queue(0), counters, pair.a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
             int segments = (int) counters.txPackets();
             assertEquals(7, segments);
-            List<byte[]> atB = receive(pair.b, segments);
+            List<byte[]> atB = LoopbackPair.receive(pair.b, segments);
             assertEquals(segments, atB.size(), "segments at B");
             byte[] buffer = new byte[2048];
             for (int i = 0; i < segments; i++) {
@@ -155,21 +155,5 @@ class VxlanBatchTest {
         f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
         f.setFlowHash(0x5eed_1234);
         return f;
-    }
-
-    /** Receives on {@code port} until {@code want} frames came or 2 s passed; copies and releases them. */
-    private static List<byte[]> receive(VxlanPort port, int want) {
-        List<byte[]> got = new ArrayList<>();
-        FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
-        long deadline = System.nanoTime() + 2_000_000_000L;
-        while (got.size() < want && System.nanoTime() < deadline) {
-            port.queue(0).receive(batch);
-            for (int i = 0; i < batch.count(); i++) {
-                got.add(batch.get(i).toBytes());
-                batch.get(i).release();
-            }
-            batch.clear();
-        }
-        return got;
     }
 }

@@ -47,7 +47,7 @@ class VxlanJumboTest {
             assertEquals(VxlanSettings.MAX_INNER_MTU, pair.b.innerMtu());
             byte[] d = datagram(90, 9000 - 8);
             fromA.send(new DatagramPacket(d, d.length, new InetSocketAddress(InetAddress.getByName(LoopbackPair.B), pair.dstPort)));
-            List<byte[]> got = receive(pair.b, 1);
+            List<byte[]> got = LoopbackPair.receive(pair.b, 1);
             assertEquals(0, pair.b.drops(VxlanDrop.OVERSIZE), "the datagram was not truncated");
             assertEquals(1, got.size());
             assertArrayEquals(Arrays.copyOfRange(d, 8, d.length), got.get(0), "the inner frame, whole");
@@ -66,7 +66,7 @@ class VxlanJumboTest {
             fromA.send(new DatagramPacket(tooLong, tooLong.length, to));
             fromA.send(new DatagramPacket(whole, whole.length, to));
 
-            List<byte[]> got = receive(b, 2);
+            List<byte[]> got = LoopbackPair.receive(b, 2);
             assertEquals(2, got.size(), "both full-size datagrams read");
             for (byte[] frame : got) {
                 assertArrayEquals(Arrays.copyOfRange(whole, 8, whole.length), frame, "the inner frame, whole");
@@ -88,14 +88,14 @@ class VxlanJumboTest {
             InetSocketAddress to = new InetSocketAddress(InetAddress.getByName(LoopbackPair.B), dstPort);
             byte[] forJumbo = datagram(93, JUMBO_FRAME);
             fromA.send(new DatagramPacket(forJumbo, forJumbo.length, to));
-            assertEquals(1, receive(small, 1).size(), "the first port reads for both VNIs");
+            assertEquals(1, LoopbackPair.receive(small, 1).size(), "the first port reads for both VNIs");
             assertEquals(jumbo, small.queue(0).receiver(0));
 
             jumbo.close();
             fromA.send(new DatagramPacket(forJumbo, forJumbo.length, to));
             byte[] forSmall = datagram(92, FragAllocator.MAX_FRAGMENT_FRAME);
             fromA.send(new DatagramPacket(forSmall, forSmall.length, to));
-            assertEquals(1, receive(small, 1).size(), "a small port alone still reads a 2 KiB fragment");
+            assertEquals(1, LoopbackPair.receive(small, 1).size(), "a small port alone still reads a 2 KiB fragment");
             assertEquals(1, small.drops(VxlanDrop.OVERSIZE), "with the jumbo port gone, a jumbo datagram is too long");
             assertEquals(0, small.queue(0).allocator().liveFrames(), "every fragment given back");
         } finally {
@@ -113,7 +113,7 @@ class VxlanJumboTest {
             FragAllocator allocator = LoopbackPair.allocator();
             Frame frame = LoopbackPair.frame(allocator, MAC_B, MAC_A, JUMBO_FRAME);
             assertEquals(FrameSink.SENT, a.queue(0).transmit(frame));
-            List<byte[]> got = receive(b, 1);
+            List<byte[]> got = LoopbackPair.receive(b, 1);
             assertEquals(1, got.size());
             assertArrayEquals(frame.toBytes(), got.get(0));
             Frame tooBig = LoopbackPair.frame(allocator, MAC_B, MAC_A, JUMBO_FRAME + 1);
@@ -133,7 +133,7 @@ class VxlanJumboTest {
             QueueCounters counters = new QueueCounters();
             segmenter.send(superFrame, a.queue(0), counters, a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
             assertEquals(expected.size(), counters.txPackets(), "every segment sent");
-            List<byte[]> segments = receive(b, expected.size());
+            List<byte[]> segments = LoopbackPair.receive(b, expected.size());
             assertEquals(expected.size(), segments.size());
             for (int i = 0; i < expected.size(); i++) {
                 assertArrayEquals(expected.get(i), segments.get(i), "segment " + i);
@@ -230,21 +230,5 @@ class VxlanJumboTest {
             d.put((byte) i);
         }
         return d.array();
-    }
-
-    /** Receives on {@code port} until {@code want} frames came or 2 s passed; copies and releases them. */
-    private static List<byte[]> receive(VxlanPort port, int want) {
-        List<byte[]> got = new ArrayList<>();
-        FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
-        long deadline = System.nanoTime() + 2_000_000_000L;
-        while (got.size() < want && System.nanoTime() < deadline) {
-            port.queue(0).receive(batch);
-            for (int i = 0; i < batch.count(); i++) {
-                got.add(batch.get(i).toBytes());
-                batch.get(i).release();
-            }
-            batch.clear();
-        }
-        return got;
     }
 }
