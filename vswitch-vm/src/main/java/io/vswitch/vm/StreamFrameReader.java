@@ -78,7 +78,8 @@ final class StreamFrameReader {
                 }
                 if (!allocator.allocate(frame, length)) {
                     // Out of buffers until this batch is released: come back right after.
-                    timer.fireAt(System.nanoTime(), System.nanoTime());
+                    long now = System.nanoTime();
+                    timer.fireAt(now, now);
                     return n;
                 }
                 IO.copyMemory(base + readOffset + PREFIX, frame.address(), length);

@@ -3,6 +3,9 @@ package io.vswitch.vxlan;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.frame.FrameParser;
+import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.testing.Frames;
 import io.vswitch.linux.DirectAddress;
 import java.io.IOException;
 import java.net.DatagramSocket;
@@ -66,6 +69,25 @@ final class LoopbackPair implements AutoCloseable {
         f.putI32(8, (int) src);
         f.putU16(12, 0x0800);
         f.setFlowHash((int) (src ^ dst) * 0x9e3779b1);
+        return f;
+    }
+
+    /**
+     * A TCP/IPv4 super-frame from {@code src} to {@code dst} with {@code payload} bytes, parsed, with the
+     * virtio-net offload state of a TSO frame to be cut into {@code mss}-byte segments.
+     */
+    static Frame tcpSuperFrame(FragAllocator allocator, long dst, long src, int payload, int mss) {
+        byte[] bytes = Frames.tcp4(dst, src, 0xc6130001, 0xc6130002, 40000, 5201, 7, payload);
+        Frame f = new Frame();
+        if (!allocator.allocate(f, bytes.length)) {
+            throw new IllegalStateException("allocator full");
+        }
+        f.write(bytes, 0, bytes.length);
+        if (FrameParser.parse(f) != FrameParser.OK) {
+            throw new IllegalStateException("super-frame does not parse");
+        }
+        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, mss, 34, 16);
+        f.setFlowHash(0x5eed_1234);
         return f;
     }
 

@@ -8,12 +8,9 @@ import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
-import io.vswitch.core.frame.FrameParser;
-import io.vswitch.core.frame.VnetHeader;
 import io.vswitch.core.gso.Segmenter;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.QueueCounters;
-import io.vswitch.core.testing.Frames;
 import io.vswitch.linux.Allocations;
 import io.vswitch.linux.DirectAddress;
 import java.net.DatagramPacket;
@@ -48,7 +45,7 @@ class VxlanBatchTest {
         try (LoopbackPair pair = new LoopbackPair(77, List.of(LoopbackPair.B), List.of(LoopbackPair.A), udpCsum)) {
             FragAllocator allocator = LoopbackPair.allocator();
             Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
-            Frame superFrame = superFrame(allocator, 30_001);
+            Frame superFrame = LoopbackPair.tcpSuperFrame(allocator, MAC_B, MAC_A, 30_001, 1448);
             List<byte[]> expected = new ArrayList<>();
             QueueCounters ignored = new QueueCounters();
             segmenter.send(superFrame, frame -> {
@@ -75,7 +72,7 @@ class VxlanBatchTest {
         try (LoopbackPair pair = new LoopbackPair(78)) {
             FragAllocator allocator = LoopbackPair.allocator();
             Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
-            Frame superFrame = superFrame(allocator, 20_000);
+            Frame superFrame = LoopbackPair.tcpSuperFrame(allocator, MAC_B, MAC_A, 20_000, 1448);
             pair.a.macs().learn(0, MAC_B, 0, System.nanoTime());
             QueueCounters counters = new QueueCounters();
             FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
@@ -97,7 +94,7 @@ class VxlanBatchTest {
                 DatagramSocket third = new DatagramSocket(new InetSocketAddress("127.0.0.3", pair.dstPort))) {
             third.setSoTimeout(2000);
             Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
-            Frame superFrame = superFrame(LoopbackPair.allocator(), 10_000);
+            Frame superFrame = LoopbackPair.tcpSuperFrame(LoopbackPair.allocator(), MAC_B, MAC_A, 10_000, 1448);
             QueueCounters counters = new QueueCounters();
             segmenter.send(superFrame, pair.a.queue(0), counters, pair.a.maxFrameLength(), DropReason.TOO_BIG_FOR_TUNNEL);
             int segments = (int) counters.txPackets();
@@ -144,16 +141,5 @@ class VxlanBatchTest {
                 a.close();
             }
         }
-    }
-
-    private static Frame superFrame(FragAllocator allocator, int payload) {
-        byte[] bytes = Frames.tcp4(MAC_B, MAC_A, 0xc6130001, 0xc6130002, 40000, 5201, 7, payload);
-        Frame f = new Frame();
-        assertTrue(allocator.allocate(f, bytes.length));
-        f.write(bytes, 0, bytes.length);
-        assertEquals(FrameParser.OK, FrameParser.parse(f));
-        f.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, 1448, 34, 16);
-        f.setFlowHash(0x5eed_1234);
-        return f;
     }
 }

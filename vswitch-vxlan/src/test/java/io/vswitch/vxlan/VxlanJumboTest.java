@@ -8,12 +8,9 @@ import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
-import io.vswitch.core.frame.FrameParser;
-import io.vswitch.core.frame.VnetHeader;
 import io.vswitch.core.gso.Segmenter;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.QueueCounters;
-import io.vswitch.core.testing.Frames;
 import io.vswitch.linux.Allocations;
 import io.vswitch.linux.DirectAddress;
 import java.net.DatagramPacket;
@@ -107,9 +104,8 @@ class VxlanJumboTest {
     @Test
     void aJumboFrameAndTheJumboSegmentsOfASuperFrameCrossWhole() throws Exception {
         int dstPort = LoopbackPair.freeUdpPort();
-        VxlanPort a = open("vxa", 94, LoopbackPair.A, LoopbackPair.B, dstPort, JUMBO_MTU);
-        VxlanPort b = open("vxb", 94, LoopbackPair.B, LoopbackPair.A, dstPort, JUMBO_MTU);
-        try {
+        try (VxlanPort a = open("vxa", 94, LoopbackPair.A, LoopbackPair.B, dstPort, JUMBO_MTU);
+                VxlanPort b = open("vxb", 94, LoopbackPair.B, LoopbackPair.A, dstPort, JUMBO_MTU)) {
             FragAllocator allocator = LoopbackPair.allocator();
             Frame frame = LoopbackPair.frame(allocator, MAC_B, MAC_A, JUMBO_FRAME);
             assertEquals(FrameSink.SENT, a.queue(0).transmit(frame));
@@ -121,7 +117,7 @@ class VxlanJumboTest {
             frame.release();
             tooBig.release();
 
-            Frame superFrame = jumboSuperFrame(allocator, 60_000);
+            Frame superFrame = LoopbackPair.tcpSuperFrame(allocator, MAC_B, MAC_A, 60_000, JUMBO_MTU - 40);
             Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
             List<byte[]> expected = new ArrayList<>();
             segmenter.send(superFrame, f -> {
@@ -139,18 +135,14 @@ class VxlanJumboTest {
                 assertArrayEquals(expected.get(i), segments.get(i), "segment " + i);
             }
             superFrame.release();
-        } finally {
-            b.close();
-            a.close();
         }
     }
 
     @Test
     void theJumboPathAllocatesNothing() throws Exception {
         int dstPort = LoopbackPair.freeUdpPort();
-        VxlanPort a = open("vxa", 95, LoopbackPair.A, LoopbackPair.B, dstPort, JUMBO_MTU);
-        VxlanPort b = open("vxb", 95, LoopbackPair.B, LoopbackPair.A, dstPort, JUMBO_MTU);
-        try {
+        try (VxlanPort a = open("vxa", 95, LoopbackPair.A, LoopbackPair.B, dstPort, JUMBO_MTU);
+                VxlanPort b = open("vxb", 95, LoopbackPair.B, LoopbackPair.A, dstPort, JUMBO_MTU)) {
             FragAllocator allocator = LoopbackPair.allocator();
             Frame unicast = LoopbackPair.frame(allocator, MAC_B, MAC_A, JUMBO_FRAME);
             Frame flood = LoopbackPair.frame(allocator, 0xffff_ffff_ffffL, MAC_A, JUMBO_FRAME);
@@ -171,19 +163,15 @@ class VxlanJumboTest {
             assertEquals(0, b.drops(VxlanDrop.OVERSIZE));
             unicast.release();
             flood.release();
-        } finally {
-            b.close();
-            a.close();
         }
     }
 
     @Test
     void segmentingIntoJumboSegmentsAllocatesNothing() throws Exception {
         int dstPort = LoopbackPair.freeUdpPort();
-        VxlanPort a = open("vxa", 96, LoopbackPair.A, LoopbackPair.B, dstPort, JUMBO_MTU);
-        VxlanPort b = open("vxb", 96, LoopbackPair.B, LoopbackPair.A, dstPort, JUMBO_MTU);
-        try {
-            Frame superFrame = jumboSuperFrame(LoopbackPair.allocator(), 60_000);
+        try (VxlanPort a = open("vxa", 96, LoopbackPair.A, LoopbackPair.B, dstPort, JUMBO_MTU);
+                VxlanPort b = open("vxb", 96, LoopbackPair.B, LoopbackPair.A, dstPort, JUMBO_MTU)) {
+            Frame superFrame = LoopbackPair.tcpSuperFrame(LoopbackPair.allocator(), MAC_B, MAC_A, 60_000, JUMBO_MTU - 40);
             Segmenter segmenter = new Segmenter(DirectAddress.INSTANCE);
             a.macs().learn(0, MAC_B, 0, System.nanoTime());
             QueueCounters counters = new QueueCounters();
@@ -198,22 +186,7 @@ class VxlanJumboTest {
             assertTrue(allocated < 2_000, "allocated " + allocated + " bytes for 10000 jumbo segments");
             assertEquals(0, b.drops(VxlanDrop.OVERSIZE));
             superFrame.release();
-        } finally {
-            b.close();
-            a.close();
         }
-    }
-
-    /** A TCP super-frame of {@code payload} bytes whose segments are as long as the jumbo inner MTU allows. */
-    private static Frame jumboSuperFrame(FragAllocator allocator, int payload) {
-        byte[] bytes = Frames.tcp4(MAC_B, MAC_A, 0xc6130001, 0xc6130002, 40000, 5201, 7, payload);
-        Frame superFrame = new Frame();
-        assertTrue(allocator.allocate(superFrame, bytes.length));
-        superFrame.write(bytes, 0, bytes.length);
-        assertEquals(FrameParser.OK, FrameParser.parse(superFrame));
-        superFrame.setOffload(VnetHeader.FLAG_NEEDS_CSUM, VnetHeader.GSO_TCPV4, 54, JUMBO_MTU - 40, 34, 16);
-        superFrame.setFlowHash(0x5eed_1234);
-        return superFrame;
     }
 
     private static VxlanPort open(String name, int vni, String local, String remote, int dstPort, int innerMtu) throws Exception {
