@@ -4,18 +4,22 @@ import com.kenai.jffi.MemoryIO;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.port.FrameSink;
+import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.LibC;
+import java.nio.ByteBuffer;
 
 /**
- * The transmit path of one system-port queue: one non-blocking {@code writev} of the 10-byte
- * {@code virtio_net_hdr} and the frame, so super-frames leave whole and the driver (or the kernel's
- * GSO, for a device without TSO) segments them.
+ * The transmit path of one system-port queue: per frame the 10-byte {@code virtio_net_hdr} and the
+ * frame as two iovecs, so super-frames leave whole and the driver (or the kernel's GSO, for a device
+ * without TSO) segments them; one non-blocking {@code writev} for a single frame, one {@code sendmmsg}
+ * for a batch.
  *
  * <p><b>Any datapath thread</b> may transmit at the same time, so there is no shared scratch: the
  * two iovecs are written into the frame's own headroom (at its fragment start, 8-byte aligned), which
  * belongs to whichever thread holds the frame, in front of the 12-byte slot where
  * {@link Frame#storeVnetHeader()} keeps the header (AF_PACKET takes its first 10 bytes). The
- * allocator leaves {@value io.vswitch.core.alloc.FragAllocator#HEADROOM} bytes and a pushed tag
+ * {@code mmsghdr} array of a batch is the sending thread's own (a {@code ThreadLocal}, looked up once
+ * per batch). The allocator leaves {@value io.vswitch.core.alloc.FragAllocator#HEADROOM} bytes and a pushed tag
  * takes 4, so the 32 + 12 bytes always fit.
  *
  * <p>Errors are counted drops, never waits: a full device queue (ENOBUFS with PACKET_QDISC_BYPASS)
@@ -31,18 +35,23 @@ import io.vswitch.linux.LibC;
  *   sendmmsg of 64, bypass                     2.21 us +- 1.75
  * </pre>
  * Bypass is kept (cheaper, and on a veth the qdisc is already noqueue; on a NIC it also skips the
- * qdisc lock). sendmmsg would save ~13 %, within the noise, and needs frames gathered per output queue
- * across a batch, which the bridge's transmit-per-frame {@code FrameSink} contract does not offer: not
- * done. Whole switch, after the receive ring: during {@code bench/system-bench}'s UDP60 A to B (TAP in,
- * this class out; 50,213 pps, load average 5-8 from other jobs) the TAP queue's datapath thread used
- * 0.49 CPU, 0.47 of it in the kernel (the TAP read, this writev and, inside it, the veth peer's whole
- * receive up to the UDP socket) and 0.03 in user space, sampled from /proc/PID/task over 3 s. A batched
- * send saves only the syscall entries, a small part of that kernel time, so it was not built.
+ * qdisc lock). Per call, sendmmsg saves only ~13 %, within the noise; but the bridge sends a receive
+ * batch's known unicast for this queue together ({@code DeferredTransmit}), and whole-switch that
+ * matters more than the syscall entries: each frame's delivery into the veth peer wakes its receiver,
+ * which on 2 cores may preempt the sending thread at every syscall return, while one sendmmsg of the
+ * batch returns once. Measured whole-switch in {@code bench/system-bench}, rows vswitch-sys against
+ * the C floors c-sys (writev per frame) and c-sys-batch (sendmmsg per batch).
  */
 final class PacketTransmitter {
+    /** Most frames one {@link #transmit(Frame[], int, int[])} sends: a receive batch. */
+    static final int BATCH = 64;
     private static final LibC LIBC = LibC.INSTANCE;
     private static final MemoryIO MEMORY = MemoryIO.getInstance();
     private static final int IOV_SIZE = 16;
+    // struct mmsghdr (LP64): msghdr {name 0, namelen 8, iov 16, iovlen 24, control 32, controllen 40, flags 48}, msg_len 56
+    private static final int MMSG = 64;
+    /** Each datapath thread's mmsghdr array: any thread may send on any queue, so none is shared. */
+    private static final ThreadLocal<Messages> MESSAGES = ThreadLocal.withInitial(Messages::new);
 
     private final SystemPort port;
     private final int fd;
@@ -53,16 +62,49 @@ final class PacketTransmitter {
     }
 
     int transmit(Frame frame) {
+        if (LIBC.writev(fd, iovecs(frame), 2) >= 0) {
+            return FrameSink.SENT;
+        }
+        return reasonFor(LibC.errno());
+    }
+
+    /**
+     * Sends {@code frames[0..count)} ({@code count} at most {@value #BATCH}) with as few {@code sendmmsg}
+     * calls as the kernel allows: it stops at a frame it refuses, whose errno is that frame's drop
+     * reason, and the next call goes on after it.
+     */
+    void transmit(Frame[] frames, int count, int[] results) {
+        long messages = MESSAGES.get().address;
+        for (int i = 0; i < count; i++) {
+            MEMORY.putLong(messages + (long) i * MMSG + 16, iovecs(frames[i]));
+        }
+        int done = 0;
+        while (done < count) {
+            int sent = LIBC.sendmmsg(fd, messages + (long) done * MMSG, count - done, LibC.MSG_DONTWAIT);
+            if (sent > 0) {
+                for (int i = done; i < done + sent; i++) {
+                    results[i] = FrameSink.SENT;
+                }
+                done += sent;
+            } else {
+                results[done++] = sent == 0 ? DropReason.TX_BUSY.ordinal() : reasonFor(LibC.errno());
+            }
+        }
+    }
+
+    /** Writes the header and frame iovecs into the frame's headroom (see the class comment); returns their address. */
+    private static long iovecs(Frame frame) {
         long header = frame.addressOf(frame.storeVnetHeader());
         long iov = frame.addressOf(frame.fragmentStart());
         MEMORY.putLong(iov, header);
         MEMORY.putLong(iov + 8, PacketSocket.VNET_HEADER_SIZE);
         MEMORY.putLong(iov + IOV_SIZE, frame.address());
         MEMORY.putLong(iov + IOV_SIZE + 8, frame.length());
-        if (LIBC.writev(fd, iov, 2) >= 0) {
-            return FrameSink.SENT;
-        }
-        switch (LibC.errno()) {
+        return iov;
+    }
+
+    private int reasonFor(int errno) {
+        switch (errno) {
             case LibC.EAGAIN, LibC.ENOBUFS:
                 return DropReason.TX_BUSY.ordinal();
             case LibC.ENETDOWN:
@@ -74,6 +116,21 @@ final class PacketTransmitter {
                 return DropReason.OVERSIZE.ordinal();
             default:
                 return DropReason.TX_ERROR.ordinal();
+        }
+    }
+
+    /**
+     * One thread's {@code struct mmsghdr[BATCH]}: unnamed messages (the socket is bound) of two iovecs
+     * each, whose address is filled in per send. Freed by the garbage collector with the thread.
+     */
+    private static final class Messages {
+        private final ByteBuffer memory = ByteBuffer.allocateDirect(BATCH * MMSG);
+        final long address = DirectAddress.INSTANCE.of(memory);
+
+        Messages() {
+            for (int i = 0; i < BATCH; i++) {
+                MEMORY.putLong(address + (long) i * MMSG + 24, 2); // msg_iovlen
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ package io.vswitch.system;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.LibC;
@@ -11,11 +12,11 @@ import io.vswitch.linux.PollableQueue;
 /**
  * One queue of a {@link SystemPort}: one AF_PACKET socket in the port's fanout group, with its
  * receive ring and its own fragment allocator. Its datapath thread waits on {@link #fd()} and
- * {@link #receive receives} ({@link PacketReceiver}); any datapath thread may {@link #transmit}
- * ({@link PacketTransmitter}). The socket and ring are owned by this queue and released by
+ * {@link #receive receives} ({@link PacketReceiver}); any datapath thread may {@link #transmit}, a
+ * frame or a batch ({@link PacketTransmitter}). The socket and ring are owned by this queue and released by
  * {@link #close()}, after the port's threads stopped.
  */
-final class SystemQueue implements PollableQueue {
+final class SystemQueue implements PollableQueue, BatchSink {
     private final int index;
     private final int fd;
     private final PacketRing ring;
@@ -71,6 +72,16 @@ final class SystemQueue implements PollableQueue {
     @Override
     public int transmit(Frame frame) {
         return transmitter.transmit(frame);
+    }
+
+    @Override
+    public int batchCapacity() {
+        return PacketTransmitter.BATCH;
+    }
+
+    @Override
+    public void transmit(Frame[] frames, int count, int[] results) {
+        transmitter.transmit(frames, count, results);
     }
 
     /** Closes the socket (the kernel drops its fanout and promiscuous memberships with it) and unmaps the ring. */

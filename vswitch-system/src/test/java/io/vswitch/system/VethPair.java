@@ -74,6 +74,20 @@ final class VethPair implements AutoCloseable {
         return fd;
     }
 
+    /** A raw packet socket on the wire side that receives every frame arriving there (ETH_P_ALL). */
+    int wireListener() throws IOException {
+        short all = (short) 0x0300; // htons(ETH_P_ALL)
+        int fd = LibC.INSTANCE.socket(LibC.AF_PACKET, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, all);
+        assertTrue(fd >= 0);
+        try (NativeBuffer sll = new NativeBuffer(20)) {
+            sll.putShort(0, (short) LibC.AF_PACKET);
+            sll.putShort(2, all);
+            sll.putInt(4, NetDevice.ifindex(wireSide));
+            assertEquals(0, LibC.INSTANCE.bind(fd, sll.address(), 20));
+        }
+        return fd;
+    }
+
     @Override
     public void close() {
         try {

@@ -274,8 +274,9 @@ public final class VxlanQueue implements SharedReceiveQueue, PollableQueue, Batc
     }
 
     /**
-     * Like {@link #transmit(Frame)} for several frames (the segments of a super-frame), all sent with
-     * one {@code sendmmsg} per {@value VxlanSendBatch#CAPACITY} datagrams.
+     * Like {@link #transmit(Frame)} for several frames (the segments of a super-frame, or a receive
+     * batch's frames of mixed flows from the bridge), sent with one {@code sendmmsg} per sender socket
+     * run and per {@value VxlanSendBatch#CAPACITY} datagrams.
      */
     @Override
     public void transmit(Frame[] frames, int count, int[] results) {

@@ -67,6 +67,41 @@ class VxlanBatchTest {
         }
     }
 
+    /**
+     * The bridge's deferred transmit hands the port frames of several flows at once: different sender
+     * sockets, lengths that do and do not make UDP GSO runs, a frame for an unknown MAC (to every VTEP).
+     * Each arrives whole, in order, and the frames' bytes are as before.
+     */
+    @ParameterizedTest(name = "udp checksum {0}")
+    @ValueSource(booleans = {false, true})
+    void aBatchOfMixedFramesArrivesWholeAndInOrder(boolean udpCsum) throws Exception {
+        try (LoopbackPair pair = new LoopbackPair(81, List.of(LoopbackPair.B), List.of(LoopbackPair.A), udpCsum)) {
+            pair.a.macs().learn(0, MAC_B, 0, System.nanoTime());
+            FragAllocator allocator = LoopbackPair.allocator();
+            Frame[] frames = new Frame[24];
+            List<byte[]> expected = new ArrayList<>();
+            for (int i = 0; i < frames.length; i++) {
+                long dst = i == 7 ? 0x02_00_00_00_0c_01L : MAC_B;
+                frames[i] = LoopbackPair.frame(allocator, dst, MAC_A, i % 3 == 2 ? 200 + i : 1000);
+                frames[i].putU16(14, i);
+                frames[i].setFlowHash((i / 6) * 0x0123_4567); // runs of one flow: 1000, 1000, short make a UDP GSO message
+                expected.add(frames[i].toBytes());
+            }
+            int[] results = new int[frames.length];
+            pair.a.queue(0).transmit(frames, frames.length, results);
+            for (int i = 0; i < frames.length; i++) {
+                assertEquals(FrameSink.SENT, results[i], "frame " + i);
+                assertArrayEquals(expected.get(i), frames[i].toBytes(), "frame " + i + " untouched");
+                frames[i].release();
+            }
+            List<byte[]> received = LoopbackPair.receive(pair.b, frames.length);
+            assertEquals(frames.length, received.size(), "frames that reached B");
+            for (int i = 0; i < frames.length; i++) {
+                assertArrayEquals(expected.get(i), received.get(i), "frame " + i);
+            }
+        }
+    }
+
     @Test
     void segmentingIntoTheTunnelAllocatesNothing() throws Exception {
         try (LoopbackPair pair = new LoopbackPair(78)) {

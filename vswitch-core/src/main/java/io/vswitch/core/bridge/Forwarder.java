@@ -4,6 +4,7 @@ import io.vswitch.core.fdb.Fdb;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.gso.Segmenter;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.port.FrameMirror;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.Offloads;
@@ -24,7 +25,11 @@ import io.vswitch.core.vlan.VlanTags;
  * replies back on the queue their flow arrived on. Ports that cannot take the frame's offloads get
  * it through the {@link Segmenter}.
  *
- * <p>One forwarder per datapath thread (it owns the segmenter's scratch memory).
+ * <p>Known unicast to a {@link BatchSink} that takes the frame whole is not sent at once but
+ * collected in a {@link DeferredTransmit} and sent per output queue by {@link #flush()} at the end of
+ * the receive batch; everything else is sent at once, after that queue's collected frames.
+ *
+ * <p>One forwarder per datapath thread (it owns the segmenter's scratch memory and the collection).
  */
 public final class Forwarder {
     private static final long MULTICAST_BIT = 0x0100_0000_0000L;
@@ -32,6 +37,7 @@ public final class Forwarder {
     private final Bridge bridge;
     private final Fdb fdb;
     private final Segmenter segmenter;
+    private final DeferredTransmit deferred = new DeferredTransmit();
 
     public Forwarder(Bridge bridge, Segmenter segmenter) {
         this.bridge = bridge;
@@ -41,7 +47,8 @@ public final class Forwarder {
 
     /**
      * Forwards a parsed, classified frame received on {@code in}, whose queue counts in {@code
-     * inCounters}. The caller releases the frame.
+     * inCounters}. The frame may be held for {@link #flush()}: the caller releases it only after that,
+     * and leaves its bytes alone until then.
      */
     public void forward(Frame frame, BridgePort in, QueueCounters inCounters, long now) {
         int vlan = frame.bridgeVlan();
@@ -54,7 +61,7 @@ public final class Forwarder {
                 if (target == in) {
                     inCounters.dropped(DropReason.SAME_PORT.ordinal());
                 } else if (shouldDeliver(in, target, vlan)) {
-                    deliver(frame, target, vlan, now);
+                    deliver(frame, target, vlan, now, true);
                 } else {
                     inCounters.dropped(DropReason.DESTINATION_UNAVAILABLE.ordinal());
                 }
@@ -69,6 +76,15 @@ public final class Forwarder {
      * test for known unicast and for each output of a flood, as {@code should_deliver} in
      * {@code br_forward.c} (not back where it came from, port forwarding, VLAN allowed on egress).
      */
+    /**
+     * Sends the frames {@link #forward} held back, one batch per output queue, and counts them. Rethrows
+     * (after sending everything) an exception a sink threw, whose frames were counted as
+     * {@link DropReason#INTERNAL_ERROR}.
+     */
+    public void flush() {
+        deferred.flush();
+    }
+
     private static boolean shouldDeliver(BridgePort in, BridgePort to, int vlan) {
         return to != in && to.forwarding() && to.vlans().carries(vlan);
     }
@@ -78,7 +94,7 @@ public final class Forwarder {
         boolean sent = false;
         for (BridgePort target : ports) {
             if (target.flooding() && shouldDeliver(in, target, vlan)) {
-                deliver(frame, target, vlan, now);
+                deliver(frame, target, vlan, now, false);
                 sent = true;
             }
         }
@@ -87,7 +103,12 @@ public final class Forwarder {
         }
     }
 
-    private void deliver(Frame frame, BridgePort target, int vlan, long now) {
+    /**
+     * Sends {@code frame} to {@code target}, tagged as that port wants it. With {@code deferrable} (the
+     * frame goes to this output only, so nothing rewrites it before the flush) a whole frame for a
+     * {@link BatchSink} is collected instead.
+     */
+    private void deliver(Frame frame, BridgePort target, int vlan, long now, boolean deferrable) {
         VlanMembership vlans = target.vlans();
         boolean tagged = frame.tagOffset() != Frame.NONE;
         if (vlans.egressTagged(vlan)) {
@@ -110,6 +131,7 @@ public final class Forwarder {
         QueueCounters counters = target.counters().queue(queue);
         FrameSink sink = port.queue(queue);
         if (!Offloads.accepts(port.offloads(), frame)) {
+            deferred.flushQueue(sink);
             segmenter.send(frame, sink, counters, port.maxFrameLength(), port.oversizeReason());
             return;
         }
@@ -117,6 +139,11 @@ public final class Forwarder {
             counters.dropped(port.oversizeReason().ordinal());
             return;
         }
+        if (deferrable && sink instanceof BatchSink batchSink) {
+            deferred.collect(frame, batchSink, counters);
+            return;
+        }
+        deferred.flushQueue(sink);
         int rc = sink.transmit(frame);
         if (rc == FrameSink.SENT) {
             counters.transmitted(frame.length());

@@ -34,29 +34,36 @@ public final class Ingress {
     }
 
     /**
-     * Processes and releases every frame in {@code batch}, then clears it. A frame whose handling
+     * Processes every frame in {@code batch}, sends what the forwarder held back (see
+     * {@link Forwarder#flush()}), then releases the frames and clears the batch. A frame whose handling
      * throws is dropped as {@link DropReason#INTERNAL_ERROR} and the batch goes on; the exception is
      * kept for {@link #takeFailure()}.
      */
     public void process(FrameBatch batch, long now) {
         int n = batch.count();
-        for (int i = 0; i < n; i++) {
-            process(batch.get(i), now);
+        try {
+            for (int i = 0; i < n; i++) {
+                handleOne(batch.get(i), now);
+            }
+        } finally {
+            flush();
+            for (int i = 0; i < n; i++) {
+                batch.get(i).release();
+            }
+            batch.clear();
         }
-        batch.clear();
     }
 
     /**
      * Processes and releases one frame received on this ingress's port: for a receive queue shared by
-     * several ports (see {@link io.vswitch.core.port.SharedReceiveQueue}), whose batch mixes their frames.
+     * several ports (see {@link io.vswitch.core.port.SharedReceiveQueue}), whose batch mixes their
+     * frames. What the forwarder held back is sent before the release, so nothing is batched here.
      */
     public void process(Frame frame, long now) {
         try {
-            handle(frame, now);
-        } catch (RuntimeException e) {
-            counters.dropped(DropReason.INTERNAL_ERROR.ordinal());
-            failure = e;
+            handleOne(frame, now);
         } finally {
+            flush();
             frame.release();
         }
     }
@@ -66,6 +73,23 @@ public final class Ingress {
         RuntimeException e = failure;
         failure = null;
         return e;
+    }
+
+    private void handleOne(Frame frame, long now) {
+        try {
+            handle(frame, now);
+        } catch (RuntimeException e) {
+            counters.dropped(DropReason.INTERNAL_ERROR.ordinal());
+            failure = e;
+        }
+    }
+
+    private void flush() {
+        try {
+            forwarder.flush();
+        } catch (RuntimeException e) {
+            failure = e;
+        }
     }
 
     private void handle(Frame frame, long now) {

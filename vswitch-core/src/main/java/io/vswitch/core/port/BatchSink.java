@@ -3,9 +3,10 @@ package io.vswitch.core.port;
 import io.vswitch.core.frame.Frame;
 
 /**
- * A {@link FrameSink} that sends several frames with one system call (a tunnel's {@code sendmmsg}).
- * The {@link io.vswitch.core.gso.Segmenter} hands it the segments of a super-frame together instead of
- * one call per segment.
+ * A {@link FrameSink} that sends several frames with one system call ({@code sendmmsg}). The
+ * {@link io.vswitch.core.gso.Segmenter} hands it the segments of a super-frame together instead of one
+ * call per segment, and the bridge's {@link io.vswitch.core.bridge.DeferredTransmit} the known unicast
+ * of a whole receive batch for this queue: frames of any flows, lengths and destinations.
  */
 public interface BatchSink extends FrameSink {
     /** Most frames one {@link #transmit(Frame[], int, int[])} takes. */

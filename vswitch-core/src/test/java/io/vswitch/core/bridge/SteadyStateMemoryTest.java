@@ -33,7 +33,7 @@ class SteadyStateMemoryTest {
     private final Forwarder forwarder = new Forwarder(bridge, new Segmenter(NativeAddress.NONE));
     private final FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
     private final BridgePort a = bridge.attach(new MemoryPort("a", 2, Offloads.CSUM | Offloads.TSO4, false), VlanMembership.DEFAULT);
-    private final BridgePort b = bridge.attach(new MemoryPort("b", 2, Offloads.CSUM | Offloads.TSO4, false), VlanMembership.DEFAULT);
+    private final BridgePort b = bridge.attach(new MemoryPort("b", 2, Offloads.CSUM | Offloads.TSO4, false, 64), VlanMembership.DEFAULT);
     private final BridgePort c = bridge.attach(new MemoryPort("c", 1, Offloads.NONE, false), VlanMembership.DEFAULT);
     private final Ingress[] ingress = {
         new Ingress(bridge, a, 0, forwarder), new Ingress(bridge, a, 1, forwarder), new Ingress(bridge, b, 0, forwarder),

@@ -2,6 +2,7 @@ package io.vswitch.core.testing;
 
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.alloc.NativeAddress;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.port.FrameSink;
@@ -27,11 +28,27 @@ public final class MemoryPort implements Port {
     }
 
     public MemoryPort(String name, int queueCount, int offloads, boolean keep) {
+        this(name, queueCount, offloads, keep, 0);
+    }
+
+    /**
+     * With {@code batchCapacity} > 0 the queues are {@link BatchSink}s taking that many frames per
+     * call, each call recorded in {@link MemoryQueue#batchSizes()}.
+     */
+    public MemoryPort(String name, int queueCount, int offloads, boolean keep, int batchCapacity) {
+        this(name, queueCount, offloads, keep, batchCapacity, NativeAddress.NONE);
+    }
+
+    /**
+     * With {@code addresses} able to resolve direct buffers, received frames are carved from direct
+     * memory, so they can go out through a port that hands their address to the kernel.
+     */
+    public MemoryPort(String name, int queueCount, int offloads, boolean keep, int batchCapacity, NativeAddress addresses) {
         this.name = name;
         this.offloads = offloads;
         this.queues = new MemoryQueue[queueCount];
         for (int i = 0; i < queueCount; i++) {
-            queues[i] = new MemoryQueue(i, keep);
+            queues[i] = batchCapacity > 0 ? new BatchQueue(i, keep, batchCapacity, addresses) : new MemoryQueue(i, keep, addresses);
         }
     }
 
@@ -93,19 +110,23 @@ public final class MemoryPort implements Port {
     }
 
     /** One queue: an injection FIFO on the receive side, a capture list on the transmit side. */
-    public final class MemoryQueue implements PortQueue {
+    public class MemoryQueue implements PortQueue {
         private final int index;
         private final boolean keep;
-        private final FragAllocator allocator = new FragAllocator(NativeAddress.NONE);
+        private final FragAllocator allocator;
         private final ArrayDeque<byte[]> pending = new ArrayDeque<>();
         private final List<Sent> sent = new ArrayList<>();
         private byte[] repeat;
         private long transmitted;
         private int result = FrameSink.SENT;
+        private RuntimeException failure;
+        /** Frames per batch call, in call order; a single-frame {@link #transmit(Frame)} records 0. */
+        private final List<Integer> batchSizes = new ArrayList<>();
 
-        MemoryQueue(int index, boolean keep) {
+        MemoryQueue(int index, boolean keep, NativeAddress addresses) {
             this.index = index;
             this.keep = keep;
+            this.allocator = new FragAllocator(addresses);
         }
 
         public void inject(byte[] frame) {
@@ -122,8 +143,20 @@ public final class MemoryPort implements Port {
             result = dropReason;
         }
 
+        /** Makes every transmit throw {@code e} (null: stop). */
+        public void throwOnTransmit(RuntimeException e) {
+            failure = e;
+        }
+
         public long transmitted() {
             return transmitted;
+        }
+
+        /** Frames per transmit call, oldest first (0 for a single-frame call), and forgets them. */
+        public List<Integer> batchSizes() {
+            List<Integer> sizes = new ArrayList<>(batchSizes);
+            batchSizes.clear();
+            return sizes;
         }
 
         @Override
@@ -157,6 +190,16 @@ public final class MemoryPort implements Port {
 
         @Override
         public int transmit(Frame frame) {
+            if (keep) {
+                batchSizes.add(0);
+            }
+            return send(frame);
+        }
+
+        int send(Frame frame) {
+            if (failure != null) {
+                throw failure;
+            }
             if (result != FrameSink.SENT) {
                 return result;
             }
@@ -165,6 +208,45 @@ public final class MemoryPort implements Port {
                 sent.add(new Sent(index, frame.toBytes(), frame.gsoType(), frame.vnetFlags()));
             }
             return FrameSink.SENT;
+        }
+    }
+
+    /**
+     * A queue that is also a {@link BatchSink}. {@link #failFrames} makes the frames at chosen positions
+     * of each call fail, as a partial {@code sendmmsg} would.
+     */
+    public final class BatchQueue extends MemoryQueue implements BatchSink {
+        private final int capacity;
+        private int failEvery;
+        private int failReason;
+
+        BatchQueue(int index, boolean keep, int capacity, NativeAddress addresses) {
+            super(index, keep, addresses);
+            this.capacity = capacity;
+        }
+
+        /** Fails every {@code n}-th frame of each call (positions n-1, 2n-1, ...) with {@code reason}; 0 stops. */
+        public void failFrames(int n, int reason) {
+            failEvery = n;
+            failReason = reason;
+        }
+
+        @Override
+        public int batchCapacity() {
+            return capacity;
+        }
+
+        @Override
+        public void transmit(Frame[] frames, int count, int[] results) {
+            if (count > capacity) {
+                throw new AssertionError(count + " frames for a capacity of " + capacity);
+            }
+            if (super.keep) {
+                super.batchSizes.add(count);
+            }
+            for (int i = 0; i < count; i++) {
+                results[i] = failEvery > 0 && (i + 1) % failEvery == 0 ? failReason : send(frames[i]);
+            }
         }
     }
 }
