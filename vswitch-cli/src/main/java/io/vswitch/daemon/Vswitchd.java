@@ -40,7 +40,7 @@ public final class Vswitchd implements AutoCloseable {
     static final Duration CONTROL_IDLE = Duration.ofSeconds(Long.getLong("vswitch.control.idleSeconds", 60));
 
     private final Object lock = new Object();
-    private final StateDirLock stateDirLock;
+    private final InstanceLock instanceLock;
     private final Bridge bridge;
     private final PortRegistry registry;
     private final ConfigStore store;
@@ -55,8 +55,8 @@ public final class Vswitchd implements AutoCloseable {
             InetSocketAddress metrics) {
     }
 
-    private Vswitchd(Options options, StateDirLock stateDirLock) throws IOException {
-        this.stateDirLock = stateDirLock;
+    private Vswitchd(Options options, InstanceLock instanceLock) throws IOException {
+        this.instanceLock = instanceLock;
         this.store = new ConfigStore(options.configFile(), Protocol.JSON);
         this.config = store.load();
         this.bridge = new Bridge(new Fdb(config.maxEntries(), config.maxPerPort(), Bridge.MAX_PORTS));
@@ -72,12 +72,12 @@ public final class Vswitchd implements AutoCloseable {
     /** Starts a daemon: restores the stored configuration, adds {@code options.ports()}, opens the control socket. */
     public static Vswitchd start(Options options) throws IOException {
         // First of all: a refused second daemon must not have touched the ports, socket or configuration.
-        StateDirLock stateDirLock = StateDirLock.acquire(options.stateDir());
+        InstanceLock instanceLock = InstanceLock.acquire(options.stateDir(), options.configFile());
         Vswitchd d;
         try {
-            d = new Vswitchd(options, stateDirLock);
+            d = new Vswitchd(options, instanceLock);
         } catch (IOException | RuntimeException e) {
-            stateDirLock.close();
+            instanceLock.close();
             throw e;
         }
         try {
@@ -234,9 +234,9 @@ public final class Vswitchd implements AutoCloseable {
         step("stopping housekeeping", housekeeping::shutdownNow, failures);
         step("closing the ports", this::closePorts, failures);
         step("checking for frame leaks", Vswitchd::reportLeaks, failures);
-        step("releasing the state directory", () -> {
+        step("releasing the state directory and configuration locks", () -> {
             try {
-                stateDirLock.close();
+                instanceLock.close();
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

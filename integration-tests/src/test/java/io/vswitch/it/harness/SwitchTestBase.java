@@ -1,5 +1,6 @@
 package io.vswitch.it.harness;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -7,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.vswitch.it.harness.BackgroundProcess;
 import io.vswitch.it.harness.Exec;
 import io.vswitch.it.harness.ExecResult;
 import io.vswitch.it.harness.Namespaces;
@@ -23,7 +25,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
@@ -44,6 +48,7 @@ public abstract class SwitchTestBase {
     private final List<SwitchProcess> switches = new ArrayList<>();
     private final List<Path> tempDirs = new ArrayList<>();
     private final List<Runnable> cleanups = new ArrayList<>();
+    private final Map<String, Path> scripts = new HashMap<>();
 
     /** A namespace on the switch: its name, its TAP (= port name), address and MAC. */
     protected record Host(String netns, String port, String ip, String mac) {
@@ -167,18 +172,57 @@ public abstract class SwitchTestBase {
      * on a packet socket: this kernel has no 8021q module for VLAN subinterfaces).
      */
     protected ExecResult vlanArpProbe(Host from, int vid, String srcIp, String dstIp) {
-        try (InputStream script = SwitchTestBase.class.getResourceAsStream("/vlan-arp-probe.py")) {
-            Path file = Files.createTempFile("vlan-arp-probe", ".py");
-            try {
-                Files.write(file, script.readAllBytes());
-                return ns.exec(from.netns(), Duration.ofSeconds(15), "python3", file.toString(), from.port(),
-                        Integer.toString(vid), srcIp, dstIp, "2");
-            } finally {
-                Files.deleteIfExists(file);
+        return ns.exec(from.netns(), Duration.ofSeconds(15), "python3", script("vlan-arp-probe.py").toString(),
+                from.port(), Integer.toString(vid), srcIp, dstIp, "2");
+    }
+
+    /**
+     * Waits on {@code at}'s port for the first frame from {@code srcMac} ({@code raw-frame.py capture}, a
+     * packet socket that puts an outer tag the kernel moved into metadata back): its output, once the
+     * process ends, is "ready" and the frame's bytes as hex, exactly as on the wire.
+     */
+    protected BackgroundProcess captureFrame(Host at, String srcMac) {
+        BackgroundProcess p = ns.startBackground(at.netns(), "python3", script("raw-frame.py").toString(), "capture",
+                at.port(), srcMac, "15");
+        await(Duration.ofSeconds(10), () -> p.output().contains("ready"), () -> at.port() + " capture not ready: "
+                + p.output());
+        return p;
+    }
+
+    /** The hex frame {@link #captureFrame} saw, after waiting for it. */
+    protected static String capturedFrame(BackgroundProcess capture, String where) {
+        assertEquals(0, capture.waitFor(Duration.ofSeconds(20)), () -> where + " got no frame: " + capture.output());
+        return capture.output().replace("ready", "").trim();
+    }
+
+    /** Writes {@code hexFrame} byte for byte out of {@code from}'s port ({@code raw-frame.py send}). */
+    protected void sendFrame(Host from, String hexFrame) {
+        ExecResult sent = ns.exec(from.netns(), Duration.ofSeconds(10), "python3", script("raw-frame.py").toString(),
+                "send", from.port(), hexFrame);
+        assertTrue(sent.ok(), sent::describe);
+    }
+
+    /** The test resource {@code name} (a helper script) as a file, written once per test and removed after it. */
+    private Path script(String name) {
+        Path file = scripts.get(name);
+        if (file == null) {
+            try (InputStream in = SwitchTestBase.class.getResourceAsStream("/" + name)) {
+                file = Files.createTempFile(Namespaces.runPrefix() + "script-", "-" + name);
+                Files.write(file, in.readAllBytes());
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            Path created = file;
+            onCleanup(() -> {
+                try {
+                    Files.deleteIfExists(created);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            scripts.put(name, file);
         }
+        return file;
     }
 
     // ------------------------------------------------------------------ the client

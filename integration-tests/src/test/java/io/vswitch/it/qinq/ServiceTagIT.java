@@ -1,21 +1,11 @@
 package io.vswitch.it.qinq;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vswitch.it.harness.BackgroundProcess;
-import io.vswitch.it.harness.ExecResult;
 import io.vswitch.it.harness.SwitchTestBase;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -28,23 +18,9 @@ import org.junit.jupiter.api.Test;
 class ServiceTagIT extends SwitchTestBase {
     private static final String SRC = "02:00:00:2a:88:a8";
     /** Broadcast, from SRC, S-tag VID 300 (PCP 3), then EtherType 0x88b5 (local experimental) and 46 bytes. */
-    private static final String FRAME = "ffffffffffff" + SRC.replace(":", "") + "88a8" + "612c" + "88b5"
-            + "5154".repeat(23);
-
-    private Path script;
-
-    @BeforeEach
-    void writeScript() throws IOException {
-        script = Files.createTempFile("raw-frame", ".py");
-        try (InputStream in = ServiceTagIT.class.getResourceAsStream("/raw-frame.py")) {
-            Files.write(script, in.readAllBytes());
-        }
-    }
-
-    @AfterEach
-    void removeScript() throws IOException {
-        Files.deleteIfExists(script);
-    }
+    private static final String FRAME = "ffffffffffff" + SRC.replace(":", "") + "88a8" + "612c" + "88b5" + "5154".repeat(23);
+    /** FRAME as a trunk carries it in VLAN 10: an 802.1Q tag in front of the S-tag. */
+    private static final String FRAME_IN_VLAN_10 = FRAME.substring(0, 24) + "8100000a" + FRAME.substring(24);
 
     @Test
     void sTaggedFrameLeavesAccessPortsUnchangedAndTheTrunkWithAnOuter8021QTag() {
@@ -56,19 +32,10 @@ class ServiceTagIT extends SwitchTestBase {
         outs.put("access after the trunk", host("a2", null, "--vlan", "10"));
 
         Map<String, BackgroundProcess> captures = new LinkedHashMap<>();
-        outs.forEach((role, h) -> captures.put(role, ns.startBackground(h.netns(), "python3", script.toString(),
-                "capture", h.port(), SRC, "15")));
-        captures.forEach((role, p) -> await(Duration.ofSeconds(10), () -> p.output().contains("ready"),
-                () -> role + " capture not ready: " + p.output()));
+        outs.forEach((role, h) -> captures.put(role, captureFrame(h, SRC)));
+        sendFrame(in, FRAME);
 
-        ExecResult sent = ns.exec(in.netns(), Duration.ofSeconds(10), "python3", script.toString(), "send", in.port(), FRAME);
-        assertTrue(sent.ok(), sent::describe);
-
-        String trunkFrame = FRAME.substring(0, 24) + "8100000a" + FRAME.substring(24);
-        Map<String, String> expected = Map.of("access", FRAME, "trunk", trunkFrame, "access after the trunk", FRAME);
-        captures.forEach((role, p) -> {
-            assertEquals(0, p.waitFor(Duration.ofSeconds(20)), () -> role + " got no frame: " + p.output());
-            assertEquals(expected.get(role), p.output().replace("ready", "").trim(), role);
-        });
+        Map<String, String> expected = Map.of("access", FRAME, "trunk", FRAME_IN_VLAN_10, "access after the trunk", FRAME);
+        captures.forEach((role, p) -> assertEquals(expected.get(role), capturedFrame(p, role), role));
     }
 }

@@ -14,12 +14,13 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * One state directory, one daemon: a second daemon given the first's {@code --state-dir} and its own
- * {@code --socket} is refused before it touches anything, names the first's PID and the fix, and the
- * first keeps running with its configuration intact. Both are real {@code ./vswitch daemon} processes
- * (the lock is an fcntl lock, which only a second process can contend for).
+ * One state directory, one configuration file, one daemon: a second daemon given the first's
+ * {@code --state-dir} (and its own {@code --socket}), or its own state directory but the first's
+ * {@code --config}, is refused before it touches anything, names the first's PID and the fix, and the
+ * first keeps running with its configuration intact. All are real {@code ./vswitch daemon} processes
+ * (the locks are fcntl locks, which only a second process can contend for).
  */
-class StateDirLockIT extends SwitchTestBase {
+class InstanceLockIT extends SwitchTestBase {
 
     @Test
     void aSecondDaemonOnTheSameStateDirIsRefusedAndTheFirstKeepsRunning() throws Exception {
@@ -52,10 +53,35 @@ class StateDirLockIT extends SwitchTestBase {
         assertEquals(List.of(a.port()), portNames());
     }
 
+    @Test
+    void aSecondDaemonWritingTheSameConfigFileIsRefused() throws Exception {
+        Path shared = tempDir("etc").resolve("vswitch.json");
+        SwitchProcess first = start(SwitchProcess.builder().args("--config", shared.toString()).logFile(logFile("first")));
+        Host a = host("a", "198.18.43.1/24");
+        byte[] configBefore = Files.readAllBytes(shared);
+
+        Path otherState = tempDir("other-state");
+        String message = refusal(SwitchProcess.builder().stateDir(otherState).args("--config", shared.toString())
+                .logFile(logFile("second")));
+        assertTrue(message.contains("the configuration file " + shared + " is in use by vswitchd (pid " + first.pid()
+                + ")"), message);
+        assertTrue(message.contains("stop that vswitchd or choose another --config"), message);
+
+        assertFalse(Files.exists(otherState.resolve("s.sock")), "the refused daemon bound no control socket");
+        assertTrue(first.isAlive());
+        assertArrayEquals(configBefore, Files.readAllBytes(shared), "configuration untouched");
+        assertEquals(List.of(a.port()), portNames());
+
+        // Freed when the first stops: the next daemon on another state directory takes the file over.
+        assertEquals(0, first.stop());
+        start(SwitchProcess.builder().stateDir(otherState).args("--config", shared.toString()).logFile(logFile("third")));
+        assertEquals(List.of(a.port()), portNames());
+    }
+
     /** The harness's error for a daemon that exits before it is ready; a daemon that does start is stopped. */
     private static String refusal(SwitchProcess.Builder second) {
         try (SwitchProcess started = second.start()) {
-            return fail("a second daemon started on the same state directory: " + started);
+            return fail("a second daemon started although the first holds what it would write: " + started);
         } catch (IllegalStateException e) {
             return e.getMessage();
         }
