@@ -5,29 +5,33 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.vswitch.it.harness.ExecResult;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * VXLAN over a jumbo underlay (MTU 9000, the usual data-centre fabric): the vswitch port gives tenants
- * an inner MTU of 8950, as the kernel's vxlan device does, and frames of that size cross both ways to a
- * kernel vxlan peer: unfragmented pings of 8000 bytes (DF set, so nothing on the way may cut them) and
+ * VXLAN over a jumbo underlay (MTU 9000, the usual data-centre fabric), IPv4 and IPv6: the vswitch
+ * port gives tenants an inner MTU of 8950 (8930 over IPv6, whose outer header is 20 bytes longer), as
+ * the kernel's vxlan device does, and frames of that size cross both ways to a kernel vxlan peer: unfragmented pings of 8000 bytes (DF set, so nothing on the way may cut them) and
  * a TCP stream whose segments are as large as the inner MTU allows. No datagram is too long for the
  * receive buffers ({@code oversize}) and no inner frame too long for the tunnel.
  */
 class JumboUnderlayIT extends VxlanTestBase {
     private static final int VNI = 4343;
     private static final int UNDERLAY_MTU = 9000;
-    private static final int INNER_MTU = UNDERLAY_MTU - 50;
 
-    @Test
-    void tenantsWithAJumboMtuPingAndStreamAcrossAKernelVxlan() {
-        Underlay u = Underlay.create(ns, false, UNDERLAY_MTU);
-        KernelPeer far = KernelPeer.create(ns, u.host2(), VNI, u.addr2(), u.addr1(), "198.18.101.2/24", INNER_MTU);
+    @ParameterizedTest(name = "IPv{0} underlay")
+    @ValueSource(ints = {4, 6})
+    void tenantsWithAJumboMtuPingAndStreamAcrossAKernelVxlan(int ipVersion) {
+        boolean ipv6 = ipVersion == 6;
+        int outerIp = ipv6 ? 40 : 20;
+        int innerMtu = UNDERLAY_MTU - outerIp - 8 - 8 - 14;
+        Underlay u = Underlay.create(ns, ipv6, UNDERLAY_MTU);
+        KernelPeer far = KernelPeer.create(ns, u.host2(), VNI, u.addr2(), u.addr1(), "198.18.101.2/24", innerMtu);
         String vx = vxlanPort(VNI, u.addr1(), u.addr2(), u.host1());
-        Host a = host("a", "198.18.101.1/24", "--mtu", Integer.toString(INNER_MTU));
+        Host a = host("a", "198.18.101.1/24", "--mtu", Integer.toString(innerMtu));
         JsonNode shown = port(vx).path("vxlan");
         assertEquals(UNDERLAY_MTU, shown.path("underlayMtu").asInt(), shown::toString);
-        assertEquals(INNER_MTU, shown.path("innerMtu").asInt(), () -> "9000 - 20 - 8 - 8 - 14: " + shown);
+        assertEquals(innerMtu, shown.path("innerMtu").asInt(), () -> "9000 - " + outerIp + " - 8 - 8 - 14: " + shown);
 
         pingWhole(far.tenantNetns(), a.ip(), vx);
         pingWhole(a.netns(), far.tenantIp(), vx);
