@@ -53,7 +53,7 @@ public final class DeferredTransmit {
         int q = slotOf(sink);
         if (q < 0) {
             if (queues == QUEUES) {
-                flush();
+                sendAll();
             }
             q = queues++;
             sinks[q] = sink;
@@ -80,12 +80,7 @@ public final class DeferredTransmit {
      * here, after all of them, for the caller to report.
      */
     public void flush() {
-        for (int q = 0; q < queues; q++) {
-            send(q);
-            sinks[q] = null;
-            counters[q] = null;
-        }
-        queues = 0;
+        sendAll();
         RuntimeException e = failure;
         if (e != null) {
             failure = null;
@@ -93,9 +88,14 @@ public final class DeferredTransmit {
         }
     }
 
-    /** Whether frames are waiting for {@link #flush()}. */
-    public boolean isEmpty() {
-        return queues == 0;
+    /** Sends every slot and frees them all; a failure stays for {@link #flush()} to report. */
+    private void sendAll() {
+        for (int q = 0; q < queues; q++) {
+            send(q);
+            sinks[q] = null;
+            counters[q] = null;
+        }
+        queues = 0;
     }
 
     private int slotOf(FrameSink sink) {

@@ -142,6 +142,26 @@ class DeferredTransmitTest {
     }
 
     @Test
+    void aSinkThrowingWhenTheSlotsRunOutDoesNotCostTheNextFrame() {
+        BridgePort[] ports = new BridgePort[DeferredTransmit.QUEUES + 1];
+        List<byte[]> frames = new ArrayList<>();
+        for (int p = 0; p < ports.length; p++) {
+            long mac = mac("02:00:00:00:02:00") + p;
+            ports[p] = batchPort("p" + p, mac, 64);
+            frames.add(Frames.udp4(mac, A, 0xc6122801, 0xc6122805, 1000, 2000, 40));
+        }
+        IllegalStateException boom = new IllegalStateException("p0 is broken");
+        queue(ports[0]).throwOnTransmit(boom);
+        receiveFromA(frames);
+        assertEquals(1, out(ports[0]).drops(DropReason.INTERNAL_ERROR));
+        for (int p = 1; p < ports.length; p++) {
+            assertSent(frames.subList(p, p + 1), ports[p]);
+        }
+        assertEquals(0, a.counters().queue(0).dropsTotal(), "the frame that needed a free slot was forwarded");
+        assertSame(boom, fromA.takeFailure());
+    }
+
+    @Test
     void framesTheSinkRefusesAreCountedAndTheRestSent() {
         BridgePort b = batchPort("b", B, 64);
         queue(b).failFrames(3, DropReason.TX_BUSY.ordinal());
