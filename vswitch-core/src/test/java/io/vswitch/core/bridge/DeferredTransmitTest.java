@@ -111,6 +111,25 @@ class DeferredTransmitTest {
     }
 
     @Test
+    void aCaptureSeesEachFrameOnceAsItLeaves() {
+        BridgePort b = batchPort("b", B, 64);
+        List<byte[]> mirrored = new ArrayList<>();
+        b.setMirror((frame, received) -> {
+            if (!received) {
+                mirrored.add(frame.toBytes());
+            }
+        });
+        byte[] broadcast = Frames.arp(A);
+        receiveFromA(List.of(toB(1), broadcast, toB(2), toB(3)));
+        List<byte[]> expected = List.of(toB(1), broadcast, toB(2), toB(3));
+        assertEquals(expected.size(), mirrored.size());
+        for (int i = 0; i < expected.size(); i++) {
+            assertArrayEquals(expected.get(i), mirrored.get(i), "mirrored frame " + i);
+        }
+        assertSent(expected, b);
+    }
+
+    @Test
     void aQueueIsSentEarlyWhenItsSinkIsFull() {
         BridgePort b = batchPort("b", B, 4);
         List<byte[]> frames = new ArrayList<>();
