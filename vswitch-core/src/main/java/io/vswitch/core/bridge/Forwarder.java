@@ -72,11 +72,6 @@ public final class Forwarder {
     }
 
     /**
-     * Whether a frame of {@code vlan} received on {@code in} may leave through {@code to}: the one
-     * test for known unicast and for each output of a flood, as {@code should_deliver} in
-     * {@code br_forward.c} (not back where it came from, port forwarding, VLAN allowed on egress).
-     */
-    /**
      * Sends the frames {@link #forward} held back, one batch per output queue, and counts them. Rethrows
      * (after sending everything) an exception a sink threw, whose frames were counted as
      * {@link DropReason#INTERNAL_ERROR}.
@@ -85,6 +80,11 @@ public final class Forwarder {
         deferred.flush();
     }
 
+    /**
+     * Whether a frame of {@code vlan} received on {@code in} may leave through {@code to}: the one
+     * test for known unicast and for each output of a flood, as {@code should_deliver} in
+     * {@code br_forward.c} (not back where it came from, port forwarding, VLAN allowed on egress).
+     */
     private static boolean shouldDeliver(BridgePort in, BridgePort to, int vlan) {
         return to != in && to.forwarding() && to.vlans().carries(vlan);
     }
