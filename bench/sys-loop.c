@@ -39,9 +39,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define TAP_HDR_LEN 12    /* struct virtio_net_hdr_mrg_rxbuf, as vswitch's TAPs */
+#include "vnet-tap.h"
+
 #define PACKET_HDR_LEN 10 /* struct virtio_net_hdr, as PACKET_VNET_HDR wants */
-#define MAX_FRAME (TAP_HDR_LEN + 65536)
+#define MAX_FRAME (VNET_HDR_LEN + 65536)
 #define BATCH 64
 
 static int tap_fd;
@@ -51,29 +52,6 @@ static void die(const char *what)
 {
     fprintf(stderr, "%s: %s\n", what, strerror(errno));
     exit(1);
-}
-
-static int open_tap(const char *name)
-{
-    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        die("open /dev/net/tun");
-    }
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        die("TUNSETIFF");
-    }
-    int hdr = TAP_HDR_LEN;
-    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
-        die("TUNSETVNETHDRSZ");
-    }
-    if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) {
-        die("TUNSETOFFLOAD");
-    }
-    return fd;
 }
 
 static void set_packet_option(int fd, int option, const char *name)
@@ -122,8 +100,8 @@ static void point_at(struct iovec iov[2], char *buf, ssize_t n)
 {
     iov[0].iov_base = buf;
     iov[0].iov_len = PACKET_HDR_LEN;
-    iov[1].iov_base = buf + TAP_HDR_LEN;
-    iov[1].iov_len = (size_t) n - TAP_HDR_LEN;
+    iov[1].iov_base = buf + VNET_HDR_LEN;
+    iov[1].iov_len = (size_t) n - VNET_HDR_LEN;
 }
 
 static void *tap_to_interface(void *unused)
@@ -132,7 +110,7 @@ static void *tap_to_interface(void *unused)
     (void) unused;
     for (;;) {
         ssize_t n = read(tap_fd, buf, sizeof(buf));
-        if (n <= TAP_HDR_LEN) {
+        if (n <= VNET_HDR_LEN) {
             continue;
         }
         struct iovec iov[2];
@@ -163,7 +141,7 @@ static void *tap_to_interface_batched(void *unused)
             if (n < 0) {
                 break; /* EAGAIN: the batch is complete */
             }
-            if (n > TAP_HDR_LEN) {
+            if (n > VNET_HDR_LEN) {
                 point_at(iov[count], bufs[count], n);
                 count++;
             }
@@ -188,14 +166,14 @@ static void *interface_to_tap(void *unused)
     (void) unused;
     for (;;) {
         /* The packet socket's 10-byte header lands in the TAP's 12-byte one; num_buffers is 0. */
-        struct iovec iov[2] = {{buf, PACKET_HDR_LEN}, {buf + TAP_HDR_LEN, MAX_FRAME - TAP_HDR_LEN}};
+        struct iovec iov[2] = {{buf, PACKET_HDR_LEN}, {buf + VNET_HDR_LEN, MAX_FRAME - VNET_HDR_LEN}};
         ssize_t n = readv(packet_fd, iov, 2);
         if (n <= PACKET_HDR_LEN) {
             continue;
         }
         buf[10] = 0;
         buf[11] = 0;
-        (void) write(tap_fd, buf, (size_t) n + TAP_HDR_LEN - PACKET_HDR_LEN);
+        (void) write(tap_fd, buf, (size_t) n + VNET_HDR_LEN - PACKET_HDR_LEN);
     }
     return NULL;
 }
@@ -207,7 +185,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [--batch] TAP IFNAME\n", argv[0]);
         return 2;
     }
-    tap_fd = open_tap(argv[argc - 2]);
+    tap_fd = open_vnet_tap(argv[argc - 2]);
     packet_fd = open_packet_socket(argv[argc - 1]);
     pthread_t out, in;
     if (pthread_create(&out, NULL, batched ? tap_to_interface_batched : tap_to_interface, NULL) != 0

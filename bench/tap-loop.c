@@ -28,40 +28,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define VNET_HDR_LEN 12
+#include "vnet-tap.h"
 #define MAX_FRAME (VNET_HDR_LEN + 65536)
 
 struct pipe {
     int in;
     int out;
 };
-
-static int open_tap(const char *name)
-{
-    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        perror("open /dev/net/tun");
-        exit(1);
-    }
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        fprintf(stderr, "TUNSETIFF %s: %s\n", name, strerror(errno));
-        exit(1);
-    }
-    int hdr = VNET_HDR_LEN;
-    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
-        perror("TUNSETVNETHDRSZ");
-        exit(1);
-    }
-    if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) {
-        perror("TUNSETOFFLOAD");
-        exit(1);
-    }
-    return fd;
-}
 
 static void *forward(void *arg)
 {
@@ -183,8 +156,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [--one-thread | --uring] TAP_A TAP_B\n", argv[0]);
         return 2;
     }
-    int a = open_tap(argv[argc - 2]);
-    int b = open_tap(argv[argc - 1]);
+    int a = open_vnet_tap(argv[argc - 2]);
+    int b = open_vnet_tap(argv[argc - 1]);
     if (strcmp(mode, "--one-thread") == 0) {
         one_thread(a, b);
     }

@@ -43,6 +43,8 @@ class SystemPortTest {
     private static final LibC LIBC = LibC.INSTANCE;
     private static final int FRAMES = 20_000;
     private static final int VID = 10;
+    private static final long WIRE_MAC = Frames.mac("02:00:5e:20:28:02");
+    private static final long MEMORY_MAC = Frames.mac("02:00:5e:20:28:01");
 
     private VethPair veth;
     private String portSide;
@@ -254,9 +256,6 @@ class SystemPortTest {
             }
         }
     }
-
-    private static final long WIRE_MAC = Frames.mac("02:00:5e:20:28:02");
-    private static final long MEMORY_MAC = Frames.mac("02:00:5e:20:28:01");
 
     /** The next frame on the wire socket (non-blocking reads until 5 s passed). */
     private static byte[] receiveOnWire(int wire, NativeBuffer in, int index) {

@@ -64,24 +64,21 @@ final class VethPair implements AutoCloseable {
 
     /** A blocking raw packet socket bound to the wire side, for writing frames as they would arrive from a LAN. */
     int wireSocket() throws IOException {
-        int fd = LibC.INSTANCE.socket(LibC.AF_PACKET, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, 0);
-        assertTrue(fd >= 0);
-        try (NativeBuffer sll = new NativeBuffer(20)) {
-            sll.putShort(0, (short) LibC.AF_PACKET);
-            sll.putInt(4, NetDevice.ifindex(wireSide));
-            assertEquals(0, LibC.INSTANCE.bind(fd, sll.address(), 20));
-        }
-        return fd;
+        return wireSocket((short) 0);
     }
 
     /** A raw packet socket on the wire side that receives every frame arriving there (ETH_P_ALL). */
     int wireListener() throws IOException {
-        short all = (short) 0x0300; // htons(ETH_P_ALL)
-        int fd = LibC.INSTANCE.socket(LibC.AF_PACKET, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, all);
+        return wireSocket((short) 0x0300); // htons(ETH_P_ALL)
+    }
+
+    /** A raw packet socket bound to the wire side for {@code protocol} (network byte order; 0: receives nothing). */
+    private int wireSocket(short protocol) throws IOException {
+        int fd = LibC.INSTANCE.socket(LibC.AF_PACKET, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, protocol);
         assertTrue(fd >= 0);
         try (NativeBuffer sll = new NativeBuffer(20)) {
             sll.putShort(0, (short) LibC.AF_PACKET);
-            sll.putShort(2, all);
+            sll.putShort(2, protocol);
             sll.putInt(4, NetDevice.ifindex(wireSide));
             assertEquals(0, LibC.INSTANCE.bind(fd, sll.address(), 20));
         }

@@ -2,9 +2,9 @@ package io.vswitch.core.testing;
 
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.alloc.NativeAddress;
-import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.Offloads;
 import io.vswitch.core.port.Port;
@@ -190,10 +190,15 @@ public final class MemoryPort implements Port {
 
         @Override
         public int transmit(Frame frame) {
-            if (keep) {
-                batchSizes.add(0);
-            }
+            recordCall(0);
             return send(frame);
+        }
+
+        /** Notes one transmit call of {@code frames} frames (0: a single-frame call) for {@link #batchSizes()}. */
+        void recordCall(int frames) {
+            if (keep) {
+                batchSizes.add(frames);
+            }
         }
 
         int send(Frame frame) {
@@ -241,9 +246,7 @@ public final class MemoryPort implements Port {
             if (count > capacity) {
                 throw new AssertionError(count + " frames for a capacity of " + capacity);
             }
-            if (super.keep) {
-                super.batchSizes.add(count);
-            }
+            recordCall(count);
             for (int i = 0; i < count; i++) {
                 results[i] = failEvery > 0 && (i + 1) % failEvery == 0 ? failReason : send(frames[i]);
             }
