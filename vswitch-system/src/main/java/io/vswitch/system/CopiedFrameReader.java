@@ -12,15 +12,22 @@ import io.vswitch.linux.NativeBuffer;
 /**
  * Reads, with one {@code recvmsg}, a frame the kernel could not fit in a ring slot and queued on the
  * socket instead (a GRO/TSO super-frame or a jumbo frame; its slot is marked TP_STATUS_COPY, see
- * {@link PacketRing}), straight into a reserved fragment of the queue's {@link FragAllocator}, as a
- * TAP queue reads.
+ * {@link PacketRing}), straight into a fragment of the queue's {@link FragAllocator}.
  *
- * <p><b>Where the bytes land.</b> Three iovecs: the 10-byte {@code virtio_net_hdr} goes to the first
- * 10 bytes of the 12-byte slot in front of the frame where a TAP's header sits (the
+ * <p><b>Which buffer.</b> The slot tells the frame's length ({@code tp_len}) before it is read. A
+ * frame no longer than the port's MTU allows (a jumbo frame: no super-frame) is read into a fragment
+ * of exactly that length carved from the queue's chunks, so a batch of jumbo frames is not stopped
+ * after the {@link FragAllocator#DEFAULT_MAX_LARGE} large buffers a queue keeps. A longer one, a GRO
+ * super-frame, is read as a TAP queue reads: into a 2 KiB fragment with a spare large buffer behind
+ * it. Should the frame on the socket be longer than its slot said, the read is truncated (MSG_TRUNC)
+ * and counted as oversize, never written past the buffers.
+ *
+ * <p><b>Where the bytes land.</b> Up to three iovecs: the 10-byte {@code virtio_net_hdr} goes to the
+ * first 10 bytes of the 12-byte slot in front of the frame where a TAP's header sits (the
  * {@code num_buffers} field AF_PACKET lacks is simply not written, and nobody reads it), the frame to
- * the fragment, and anything longer than a fragment to a spare large buffer. The frame is then settled
- * as if a 12-byte header had been read with it, so {@link Frame#loadVnetHeader} and the TAP transmit
- * path see the layout they expect. A VLAN tag comes back through PACKET_AUXDATA.
+ * the fragment, and for a super-frame anything longer than a fragment to a spare large buffer. The
+ * frame is then settled as if a 12-byte header had been read with it, so {@link Frame#loadVnetHeader}
+ * and the TAP transmit path see the layout they expect. A VLAN tag comes back through PACKET_AUXDATA.
  *
  * <p><b>Errors</b> are per frame and never fatal: a super-frame the kernel cannot describe in a
  * virtio-net header (recvmsg fails with EINVAL, the kernel has already dropped it) and a frame longer
@@ -73,28 +80,35 @@ final class CopiedFrameReader implements AutoCloseable {
         this.allocator = allocator;
         this.msg = scratch.address();
         MEMORY.putLong(msg + MSG_IOV, msg + IOV_AT);
-        MEMORY.putLong(msg + MSG_IOVLEN, 3);
         MEMORY.putLong(msg + MSG_CONTROL, msg + CONTROL_AT);
         MEMORY.putLong(msg + IOV_AT + 8, PacketSocket.VNET_HEADER_SIZE);
         MEMORY.putLong(msg + IOV_AT + 2 * IOV_SIZE + 8, FragAllocator.largeOverflowCapacity());
     }
 
     /**
-     * Reads the next queued frame into {@code batch}, whose {@link FrameBatch#next()} must have room.
+     * Reads the next queued frame, {@code length} bytes long by its slot, into {@code batch}, whose
+     * {@link FrameBatch#next()} must have room.
      *
      * @return {@link #READ}, {@link #SKIPPED} or {@link #NO_BUFFER}
      */
-    int read(FrameBatch batch) {
+    int read(FrameBatch batch, int length) {
         Frame frame = batch.next();
-        Chunk spare = allocator.spareLarge();
-        if (spare == null || !allocator.reserve(frame)) {
+        Chunk spare = null;
+        if (length <= port.maxFrameLength() && length <= allocator.maxReservable()) {
+            if (!allocator.reserve(frame, length)) {
+                return NO_BUFFER;
+            }
+        } else if ((spare = allocator.spareLarge()) == null || !allocator.reserve(frame)) {
             return NO_BUFFER;
         }
         long m = msg;
         MEMORY.putLong(m + IOV_AT, frame.address() - VnetHeader.SIZE);
         MEMORY.putLong(m + IOV_AT + IOV_SIZE, frame.address());
         MEMORY.putLong(m + IOV_AT + IOV_SIZE + 8, frame.capacity());
-        MEMORY.putLong(m + IOV_AT + 2 * IOV_SIZE, spare.address() + FragAllocator.LARGE_OVERFLOW_OFFSET);
+        if (spare != null) {
+            MEMORY.putLong(m + IOV_AT + 2 * IOV_SIZE, spare.address() + FragAllocator.LARGE_OVERFLOW_OFFSET);
+        }
+        MEMORY.putLong(m + MSG_IOVLEN, spare != null ? 3 : 2);
         long read = recvmsg(m);
         if (read < 0) {
             allocator.cancel(frame);

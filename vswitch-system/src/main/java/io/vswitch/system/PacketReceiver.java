@@ -97,7 +97,8 @@ final class PacketReceiver implements AutoCloseable {
             if ((status & PacketRing.TP_STATUS_LOSING) != 0) {
                 collectDrops();
             }
-            int taken = (status & PacketRing.TP_STATUS_COPY) != 0 ? copies.read(batch) : copy(slot, status, batch);
+            int taken = (status & PacketRing.TP_STATUS_COPY) != 0
+                    ? copies.read(batch, MEMORY.getInt(slot + PacketRing.TP_LEN)) : copy(slot, status, batch);
             if (taken == CopiedFrameReader.NO_BUFFER) {
                 break; // the slot stays ours; taken again once frames were freed
             }
@@ -117,9 +118,12 @@ final class PacketReceiver implements AutoCloseable {
             return CopiedFrameReader.SKIPPED;
         }
         Frame frame = batch.next();
-        if (!allocator.allocate(frame, length)) {
+        // A fragment of the frame's length even where that is over 2 KiB (a slot holds up to 1972
+        // bytes): allocate() would give such a frame one of the queue's few large buffers.
+        if (!allocator.reserve(frame, length)) {
             return CopiedFrameReader.NO_BUFFER;
         }
+        frame.setLength(length);
         long mac = slot + (MEMORY.getShort(slot + PacketRing.TP_MAC) & 0xffff);
         long header = frame.address() - VnetHeader.SIZE;
         MEMORY.putLong(header, MEMORY.getLong(mac - PacketSocket.VNET_HEADER_SIZE));

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.linux.LibC;
@@ -22,6 +23,8 @@ import org.junit.jupiter.api.Test;
 class PacketRingTest {
     private static final LibC LIBC = LibC.INSTANCE;
     private static final int JUMBO_MTU = 9000;
+    /** Where a frame starts in its slot ({@code tp_mac}): tpacket2_hdr and sockaddr_ll aligned, then the virtio-net header. */
+    private static final int SLOT_FRAME_OFFSET = 76;
 
     private VethPair veth;
     private int wire = -1;
@@ -121,6 +124,58 @@ class PacketRingTest {
             assertArrayEquals(jumbo, got.get(1), "from the socket queue, tag restored from the auxdata");
             assertArrayEquals(after, got.get(2));
             assertEquals(0, port.count(SystemPort.Event.RECEIVED_OVERSIZE));
+        }
+    }
+
+    /**
+     * Jumbo frames held in one batch, as the datapath thread holds a batch until it is forwarded: each
+     * takes a fragment of its own length from the queue's chunks, not one of the few large buffers kept
+     * for GSO super-frames, so the batch is not cut at {@link FragAllocator#DEFAULT_MAX_LARGE}.
+     */
+    @Test
+    void aBatchOfJumboFramesReadBySocketCopiesIsNotCutAtTheLargeBuffers() throws IOException {
+        try (SystemPort port = open(JUMBO_MTU)) {
+            receivesAllHeldInOneBatch(port, 32, 8000);
+        }
+    }
+
+    /** The same for frames the ring copies out of their slots: a full slot holds more than a 2 KiB fragment. */
+    @Test
+    void aBatchOfFramesFillingTheirSlotsIsNotCutAtTheLargeBuffers() throws IOException {
+        int untagged = PacketRing.SLOT_SIZE - SLOT_FRAME_OFFSET;
+        assertTrue(untagged > FragAllocator.MAX_FRAGMENT_FRAME, "the test needs frames over a 2 KiB fragment");
+        int payload = untagged - 14; // the kernel strips the tag before the frame goes into the slot
+        try (SystemPort port = open(payload)) {
+            receivesAllHeldInOneBatch(port, 32, payload);
+        }
+    }
+
+    /** Sends {@code count} numbered frames of {@code payload}, receives them into one batch without releasing any. */
+    private void receivesAllHeldInOneBatch(SystemPort port, int count, int payload) {
+        for (int i = 0; i < count; i++) {
+            send(numbered(payload, i));
+        }
+        SystemQueue q = port.queue(0);
+        FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+        try {
+            long quietUntil = System.nanoTime() + 300_000_000L;
+            while (batch.count() < count && System.nanoTime() < quietUntil) {
+                if (q.receive(batch) > 0) {
+                    quietUntil = System.nanoTime() + 300_000_000L;
+                }
+            }
+            assertEquals(count, batch.count(), "frames received into one batch while it is held");
+            for (int i = 0; i < count; i++) {
+                assertArrayEquals(numbered(payload, i), batch.get(i).toBytes(), "frame " + i);
+            }
+            assertEquals(0, q.allocator().exhausted(), "allocations refused");
+            assertEquals(0, q.allocator().largeCount(), "large buffers taken");
+            assertEquals(0, port.count(SystemPort.Event.KERNEL_DROPS));
+            assertEquals(0, port.count(SystemPort.Event.RECEIVED_OVERSIZE));
+        } finally {
+            for (int i = 0; i < batch.count(); i++) {
+                batch.get(i).release();
+            }
         }
     }
 

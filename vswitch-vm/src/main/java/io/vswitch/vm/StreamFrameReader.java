@@ -15,8 +15,8 @@ import io.vswitch.vm.VmPort.Event;
  * then the frame) into frames of the queue's allocator.
  *
  * <p>The connection is read in large reads into a staging buffer; each complete frame is copied once
- * into a fragment (the length is known from the prefix, so {@code allocate(frame, length)} picks
- * fragment or large buffer up front); an incomplete tail waits for the next read. A prefix of zero or
+ * into a fragment of its length carved from the queue's chunks (see {@link #take}); an incomplete tail
+ * waits for the next read. A prefix of zero or
  * over the largest frame, end of stream, a read error, or a frame left unfinished for longer than the
  * stall timeout is a {@link #failure()}: the port closes that connection with it as the reason.
  *
@@ -76,7 +76,7 @@ final class StreamFrameReader {
                 if (frame == null) {
                     return n;
                 }
-                if (!allocator.allocate(frame, length)) {
+                if (!take(allocator, frame, length)) {
                     // Out of buffers until this batch is released: come back right after.
                     long now = System.nanoTime();
                     timer.fireAt(now, now);
@@ -128,6 +128,23 @@ final class StreamFrameReader {
             timer.fireAt(lastReadNanos + stallNanos, System.nanoTime());
         }
         return n;
+    }
+
+    /**
+     * Attaches {@code frame} to a buffer for a frame of {@code length} bytes: a fragment of that length
+     * from the chunks, jumbo or not. The stream carries no GSO super-frames, and the queue's few large
+     * buffers (kept for those) would stop a batch of jumbo frames at {@link
+     * FragAllocator#DEFAULT_MAX_LARGE}; only a frame longer than a chunk (an MTU near 64 KiB) takes one.
+     */
+    private static boolean take(FragAllocator allocator, Frame frame, int length) {
+        if (length > allocator.maxReservable()) {
+            return allocator.allocate(frame, length);
+        }
+        if (!allocator.reserve(frame, length)) {
+            return false;
+        }
+        frame.setLength(length);
+        return true;
     }
 
     /**

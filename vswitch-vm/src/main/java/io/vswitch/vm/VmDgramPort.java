@@ -25,9 +25,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@link #socketPath()}, QEMU binds its own socket ({@link #peerPath()}), and each frame is one
  * datagram sent to the other's path.
  *
- * <p><b>Receive</b> (the datapath thread): one {@code recvmsg} per frame straight into a reserved
- * fragment of the queue's {@link FragAllocator} (spilling into a spare large buffer only when the MTU
- * is over a fragment), with the sender's address, exactly as a TAP queue reads. Datagrams from any
+ * <p><b>Receive</b> (the datapath thread): one {@code recvmsg} per frame, with the sender's address,
+ * straight into a fragment of the queue's {@link FragAllocator} with room for the port's largest
+ * frame, carved from its chunks even for a jumbo MTU: the few large buffers would stop a batch of
+ * jumbo frames at {@link FragAllocator#DEFAULT_MAX_LARGE}. (Only an MTU whose frames do not fit a
+ * chunk reads as a TAP queue does, into a 2 KiB fragment with a spare large buffer behind it.) The
+ * unused tail of the fragment goes back at once. Datagrams from any
  * other socket than the QEMU peer are dropped ({@link VmPort.Event#FOREIGN_SENDER}), as are empty ones
  * and ones over {@link #maxFrameLength()}; all counted. (While the peer is up the port's socket is
  * connected to it, and the kernel itself refuses other senders with EPERM.)
@@ -243,7 +246,8 @@ public final class VmDgramPort extends VmPort {
         private final FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
         /** msghdr, two iovecs and the sender's sockaddr_un, for recvmsg; datapath thread only. */
         private final NativeBuffer scratch = new NativeBuffer(SCRATCH);
-        private final boolean mayNeedLarge = maxFrameLength() > FragAllocator.MAX_FRAGMENT_FRAME;
+        /** Whether a fragment can hold the largest frame (see the class doc); if not, reads spill into a large buffer. */
+        private final boolean bounded = maxFrameLength() <= allocator.maxReservable();
 
         Queue() {
             long base = scratch.address();
@@ -277,10 +281,10 @@ public final class VmDgramPort extends VmPort {
             Frame frame;
             while ((frame = batch.next()) != null) {
                 Chunk spare = null;
-                if (mayNeedLarge && (spare = allocator.spareLarge()) == null) {
+                if (!bounded && (spare = allocator.spareLarge()) == null) {
                     break;
                 }
-                if (!allocator.reserve(frame)) {
+                if (!(bounded ? allocator.reserve(frame, maxFrame) : allocator.reserve(frame))) {
                     break;
                 }
                 scratch.putLong(IOV_AT, frame.address());

@@ -34,8 +34,18 @@ class VmAllocationTest {
 
     @Test
     void streamReceiveAndTransmitDoNotAllocate() throws Exception {
+        streamReceiveAndTransmit(null, 600);
+    }
+
+    /** Jumbo frames take fragments of their length from the chunks (not the large buffers): no allocation either. */
+    @Test
+    void jumboStreamReceiveAndTransmitDoNotAllocate() throws Exception {
+        streamReceiveAndTransmit(9000, 9014);
+    }
+
+    private void streamReceiveAndTransmit(Integer mtu, int frameLength) throws Exception {
         Path path = dir.resolve("a.sock");
-        try (VmStreamPort port = VmStreamPort.open("vma", path, null);
+        try (VmStreamPort port = VmStreamPort.open("vma", path, mtu);
              QueueDriver driver = new QueueDriver(port.queue(0));
              SocketChannel guest = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
             driver.until(port::linkUp, java.time.Duration.ofSeconds(5), "the guest");
@@ -45,9 +55,9 @@ class VmAllocationTest {
             // Receive: the guest writes frames from another thread, this thread only receives.
             AtomicBoolean stop = new AtomicBoolean();
             Thread writer = new Thread(() -> {
-                ByteBuffer frames = ByteBuffer.allocateDirect(64 * (4 + 600));
+                ByteBuffer frames = ByteBuffer.allocateDirect(64 * (4 + frameLength));
                 for (int i = 0; i < 64; i++) {
-                    frames.putInt(600).put(new byte[600]);
+                    frames.putInt(frameLength).put(new byte[frameLength]);
                 }
                 try {
                     while (!stop.get()) {
@@ -90,7 +100,7 @@ class VmAllocationTest {
             reader.start();
             FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
             Frame frame = new Frame();
-            allocator.allocate(frame, 1000);
+            allocator.allocate(frame, frameLength);
             long[] sent = new long[1];
             Runnable transmit = () -> {
                 if (q.transmit(frame) == FrameSink.SENT) {
@@ -107,18 +117,28 @@ class VmAllocationTest {
 
     @Test
     void datagramReceiveAndTransmitDoNotAllocate() throws Exception {
+        datagramRoundTrips(null, 800);
+    }
+
+    /** Jumbo datagrams are read into fragments bounded by the MTU, carved from the chunks: no allocation either. */
+    @Test
+    void jumboDatagramReceiveAndTransmitDoNotAllocate() throws Exception {
+        datagramRoundTrips(9000, 9014);
+    }
+
+    private void datagramRoundTrips(Integer mtu, int frameLength) throws Exception {
         Path path = dir.resolve("b.sock");
         Path peerPath = dir.resolve("q.sock");
         UnixDatagramChannel qemu = UnixDatagramChannel.open();
         qemu.bind(new UnixSocketAddress(peerPath.toFile()));
-        try (VmDgramPort port = VmDgramPort.open("vmb", path, peerPath, null)) {
+        try (VmDgramPort port = VmDgramPort.open("vmb", path, peerPath, mtu)) {
             assertTrue(port.linkUp());
             PortQueue q = port.queue(0);
             FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
             // Transmit to QEMU, receive what QEMU echoes back: both on this thread, QEMU on another.
             AtomicBoolean stop = new AtomicBoolean();
             Thread echo = new Thread(() -> {
-                ByteBuffer b = ByteBuffer.allocateDirect(2048);
+                ByteBuffer b = ByteBuffer.allocateDirect(port.maxFrameLength());
                 UnixSocketAddress to = new UnixSocketAddress(path.toFile());
                 try {
                     while (!stop.get()) {
@@ -134,7 +154,7 @@ class VmAllocationTest {
             echo.start();
             FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
             Frame frame = new Frame();
-            allocator.allocate(frame, 800);
+            allocator.allocate(frame, frameLength);
             long[] done = new long[1];
             Runnable roundTrip = () -> {
                 if (q.transmit(frame) == FrameSink.SENT) {
@@ -143,7 +163,7 @@ class VmAllocationTest {
                         n = q.receive(batch);
                     } while (n == 0);
                     for (int i = 0; i < batch.count(); i++) {
-                        assertEquals(800, batch.get(i).length());
+                        assertEquals(frameLength, batch.get(i).length());
                         batch.get(i).release();
                     }
                     batch.clear();

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.vm.VmPort.Event;
@@ -183,6 +184,47 @@ class VmDgramPortTest {
         assertArrayEquals(good, driver.frames.get(0));
         assertEquals(2, port.count(Event.OVERSIZE_DATAGRAM));
         assertEquals(1, port.count(Event.EMPTY_DATAGRAM));
+    }
+
+    /**
+     * Jumbo datagrams held in one batch, as the datapath thread holds a batch until it is forwarded: each
+     * is read into a fragment bounded by the port's largest frame, carved from the queue's chunks, not
+     * with one of the few large buffers behind it, so the batch is not cut at {@link
+     * FragAllocator#DEFAULT_MAX_LARGE}. Ten datagrams: what a unix datagram socket queues by default
+     * ({@code net.unix.max_dgram_qlen}).
+     */
+    @Test
+    void aBatchOfJumboDatagramsIsNotCutAtTheLargeBuffers() throws IOException {
+        Path jumboPath = dir.resolve("jumbo.sock");
+        UnixDatagramChannel qemu = bind(dir.resolve("qemu-jumbo.sock"));
+        try (VmDgramPort jumbo = VmDgramPort.open("vmj", jumboPath, dir.resolve("qemu-jumbo.sock"), 9000, PROBE)) {
+            assertTrue(jumbo.linkUp());
+            int count = 10;
+            List<byte[]> sent = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                sent.add(frame(jumbo.maxFrameLength(), 70 + i));
+                assertEquals(jumbo.maxFrameLength(),
+                        qemu.send(ByteBuffer.wrap(sent.get(i)), new UnixSocketAddress(jumboPath.toFile())));
+            }
+            FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+            try {
+                long quietUntil = System.nanoTime() + Duration.ofMillis(300).toNanos();
+                while (batch.count() < count && System.nanoTime() < quietUntil) {
+                    jumbo.queue(0).receive(batch);
+                }
+                assertEquals(count, batch.count(), "datagrams received into one batch while it is held");
+                for (int i = 0; i < count; i++) {
+                    assertArrayEquals(sent.get(i), batch.get(i).toBytes(), "datagram " + i);
+                }
+                FragAllocator allocator = jumbo.queue(0).allocator();
+                assertEquals(0, allocator.exhausted(), "allocations refused");
+                assertEquals(0, allocator.largeCount(), "large buffers taken");
+            } finally {
+                for (int i = 0; i < batch.count(); i++) {
+                    batch.get(i).release();
+                }
+            }
+        }
     }
 
     @Test

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vswitch.core.alloc.FragAllocator;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
+import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.vm.VmPort.Event;
@@ -530,7 +531,7 @@ class VmStreamPortTest {
     }
 
     @Test
-    void jumboMtuFramesUseLargeBuffers() throws IOException {
+    void jumboMtuFramesArriveWholeWithFullHeadroom() throws IOException {
         Path jumboPath = dir.resolve("jumbo.sock");
         try (VmStreamPort jumbo = VmStreamPort.open("vmj", jumboPath, 9000, STALL);
              QueueDriver d = new QueueDriver(jumbo.queue(0));
@@ -541,6 +542,50 @@ class VmStreamPortTest {
             d.until(() -> d.frames.size() == 2, WAIT, "a jumbo and a small frame");
             assertArrayEquals(big, d.frames.get(0));
             assertEquals(FragAllocator.HEADROOM, d.headrooms.get(0));
+        }
+    }
+
+    /**
+     * Jumbo frames held in one batch, as the datapath thread holds a batch until it is forwarded: each
+     * takes a fragment of its own length from the queue's chunks, not one of the few large buffers, so
+     * the batch is not cut at {@link FragAllocator#DEFAULT_MAX_LARGE}.
+     */
+    @Test
+    void aBatchOfJumboFramesIsNotCutAtTheLargeBuffers() throws IOException {
+        Path jumboPath = dir.resolve("jumbo.sock");
+        try (VmStreamPort jumbo = VmStreamPort.open("vmj", jumboPath, 9000, STALL);
+             QueueDriver d = new QueueDriver(jumbo.queue(0));
+             SocketChannel g = SocketChannel.open(UnixDomainSocketAddress.of(jumboPath))) {
+            d.until(jumbo::linkUp, WAIT, "the guest to be adopted");
+            int count = 32;
+            byte[][] frames = new byte[count][];
+            for (int i = 0; i < count; i++) {
+                frames[i] = frame(jumbo.maxFrameLength(), 60 + i);
+            }
+            // More than the socket buffers hold: the guest writes as the port reads, on this one thread.
+            ByteBuffer stream = framed(frames);
+            g.configureBlocking(false);
+            FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
+            try {
+                long quietUntil = System.nanoTime() + WAIT.toNanos();
+                while (batch.count() < count && System.nanoTime() < quietUntil) {
+                    int wrote = g.write(stream);
+                    if (jumbo.queue(0).receive(batch) > 0 || wrote > 0) {
+                        quietUntil = System.nanoTime() + Duration.ofMillis(300).toNanos();
+                    }
+                }
+                assertEquals(count, batch.count(), "frames received into one batch while it is held");
+                for (int i = 0; i < count; i++) {
+                    assertArrayEquals(frames[i], batch.get(i).toBytes(), "frame " + i);
+                }
+                FragAllocator allocator = jumbo.queue(0).allocator();
+                assertEquals(0, allocator.exhausted(), "allocations refused");
+                assertEquals(0, allocator.largeCount(), "large buffers taken");
+            } finally {
+                for (int i = 0; i < batch.count(); i++) {
+                    batch.get(i).release();
+                }
+            }
         }
     }
 

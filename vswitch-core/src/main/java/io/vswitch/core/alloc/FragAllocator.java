@@ -24,7 +24,10 @@ import io.vswitch.core.port.QueueCounters;
  * most {@link #MAX_FRAGMENT_FRAME} bytes takes a fragment; a GSO super-frame (up to 64 KiB plus
  * headers) takes one of a few per-queue large buffers. Ports that only learn the length after the
  * read (a TAP) {@link #reserve} a full fragment, read into it with a spare large buffer behind it
- * ({@link #spareLarge}), then settle with {@link #completeRead}.
+ * ({@link #spareLarge}), then settle with {@link #completeRead}. A longer frame that cannot be a
+ * super-frame (a jumbo frame, or any read bounded by the port's MTU) takes a fragment of its bound
+ * from the chunks instead ({@link #reserve(Frame, int)}, up to {@link #maxReservable()}): the large
+ * buffers are too few to hold a batch of them.
  *
  * <p><b>Bounded.</b> At most {@code maxChunks} chunks and {@code maxLarge} large buffers; when all
  * are busy the allocation fails, is counted in {@link #exhausted()} and, once the queue is on a
@@ -122,11 +125,15 @@ public final class FragAllocator {
      * @throws IllegalArgumentException if such a fragment would not fit a chunk
      */
     public boolean reserve(Frame frame, int maxLength) {
-        int size = align(HEADROOM + maxLength);
-        if (size > chunkSize) {
+        if (maxLength > maxReservable()) {
             throw new IllegalArgumentException("a frame of " + maxLength + " bytes does not fit a " + chunkSize + "-byte chunk");
         }
-        return carve(frame, size);
+        return carve(frame, align(HEADROOM + maxLength));
+    }
+
+    /** Longest frame {@link #reserve(Frame, int)} takes: a chunk less the headroom. */
+    public int maxReservable() {
+        return chunkSize - HEADROOM;
     }
 
     /**

@@ -161,6 +161,17 @@ class FragAllocatorTest {
     }
 
     @Test
+    void theLongestReservableFrameFillsAChunk() {
+        assertEquals(FragAllocator.DEFAULT_CHUNK_SIZE - FragAllocator.HEADROOM, allocator.maxReservable());
+        Frame whole = new Frame();
+        assertTrue(allocator.reserve(whole, allocator.maxReservable()));
+        assertEquals(allocator.maxReservable(), whole.capacity());
+        whole.release();
+        int oneMore = allocator.maxReservable() + 1;
+        assertThrows(IllegalArgumentException.class, () -> allocator.reserve(new Frame(), oneMore));
+    }
+
+    @Test
     void overflowingReadMovesToTheLargeBufferWithItsHeader() {
         Frame f = new Frame();
         assertTrue(allocator.reserve(f));
