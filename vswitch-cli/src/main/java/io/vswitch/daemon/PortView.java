@@ -74,7 +74,11 @@ final class PortView {
         return out;
     }
 
-    /** The QEMU arguments (for a TCG guest, and why), the connection, rings, events and per-queue counters. */
+    /**
+     * The QEMU arguments (for a TCG guest, and why), the connection, rings, events and per-queue
+     * counters, with the interrupts we asked of the guest per ring (frames delivered, sent buffers
+     * given back).
+     */
     private static void describeVhostUser(Map<String, Object> out, VhostUserPort vhost, PortCounters c) {
         out.put("qemu", String.join(" ", vhost.qemuArguments("256M", true)));
         out.put("qemuNote", "size= is the guest's -m; vectors=0 because QEMU 7.2 under TCG crashes with MSI-X on a"
@@ -93,6 +97,8 @@ final class PortView {
             Map<String, Long> one = new LinkedHashMap<>();
             one.put("rxPackets", c.queue(q).rxPackets());
             one.put("txPackets", c.queue(q).txPackets());
+            one.put("guestRxNotifications", vhost.guestRxNotifications(q));
+            one.put("guestTxNotifications", vhost.guestTxNotifications(q));
             perQueue.add(one);
         }
         out.put("queueCounters", perQueue);

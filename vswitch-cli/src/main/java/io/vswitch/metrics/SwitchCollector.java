@@ -14,6 +14,7 @@ import io.vswitch.core.bridge.BridgePort;
 import io.vswitch.core.fdb.Fdb;
 import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.port.QueueCounters;
+import io.vswitch.vm.vhost.VhostUserPort;
 import java.util.List;
 import java.util.function.Supplier;
 import java.util.function.ToLongFunction;
@@ -52,6 +53,7 @@ final class SwitchCollector implements MultiCollector {
         out.metricSnapshot(learnedPerPort(all));
         out.metricSnapshot(linkLosses(all));
         out.metricSnapshot(wakeups(all));
+        out.metricSnapshot(vhostNotifications(all));
         out.metricSnapshot(GaugeSnapshot.builder().name("vswitch_fdb_entries").help("Learned FDB entries.")
                 .dataPoint(gauge(fdb.learnedCount(), Labels.EMPTY)).build());
         out.metricSnapshot(GaugeSnapshot.builder().name("vswitch_fdb_static_entries").help("Static FDB entries.")
@@ -136,6 +138,23 @@ final class SwitchCollector implements MultiCollector {
                         .sum(h.frames())
                         .labels(queueLabels(p.port(), q))
                         .build());
+            }
+        }
+        return b.build();
+    }
+
+    /** Per vhost-user queue pair: the guest's interrupts for its RX ring (frames in) and TX ring (buffers back). */
+    private static CounterSnapshot vhostNotifications(List<PortMetrics> all) {
+        CounterSnapshot.Builder b = CounterSnapshot.builder().name("vswitch_vhost_guest_notifications")
+                .help("Interrupts (call eventfd writes) a vhost-user port sent its guest, per queue pair and ring:"
+                        + " rx for frames delivered to the guest, tx for the buffers of its sent frames given back.");
+        for (PortMetrics p : all) {
+            if (p.port().port() instanceof VhostUserPort vhost) {
+                for (int q = 0; q < vhost.queueCount(); q++) {
+                    String queue = Integer.toString(q);
+                    b.dataPoint(counter(vhost.guestRxNotifications(q), Labels.of("port", vhost.name(), "queue", queue, "ring", "rx")));
+                    b.dataPoint(counter(vhost.guestTxNotifications(q), Labels.of("port", vhost.name(), "queue", queue, "ring", "tx")));
+                }
             }
         }
         return b.build();

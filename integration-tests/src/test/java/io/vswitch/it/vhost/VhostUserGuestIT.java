@@ -76,6 +76,12 @@ class VhostUserGuestIT extends SwitchTestBase {
         assertEquals(0, vmAfter.path("txSegmented").asLong(), () -> "nothing was segmented for the guest: " + vmAfter);
         assertTrue(vmAfter.path("txBytes").asLong() - vmBefore.path("txBytes").asLong() > FILE_BYTES,
                 () -> "the file went out of the vhost-user port: " + vmAfter);
+        // The guest was interrupted for its received frames, at most once per frame (once per batch, and
+        // only when its used_event asked).
+        long interrupts = notifications(vmAfter) - notifications(vmBefore);
+        long delivered = vmAfter.path("txPackets").asLong() - vmBefore.path("txPackets").asLong();
+        assertTrue(interrupts > 0 && interrupts <= delivered,
+                () -> interrupts + " interrupts for " + delivered + " frames delivered: " + vmAfter);
         g.run("rm -f /tmp/rx; killall sleep nc 2>/dev/null; true", SHORT);
 
         // Guest -> namespace: the guest's own TSO super-frames arrive whole (counted as received GSO).
@@ -197,6 +203,10 @@ class VhostUserGuestIT extends SwitchTestBase {
     private String awaitGuestFile(Guest g, String path, long bytes) {
         g.run("i=0; while [ \"$(wc -c < " + path + ")\" -lt " + bytes + " ]; do i=$((i+1)); [ $i -gt 600 ] && break; sleep 0.1; done", TRANSFER);
         return FileChecksums.md5Of(g.run("md5sum " + path, SHORT));
+    }
+
+    private static long notifications(JsonNode vhostPort) {
+        return vhostPort.path("queueCounters").get(0).path("guestRxNotifications").asLong(-1);
     }
 
     private void awaitGuestListening(Guest g, int port) {

@@ -79,6 +79,8 @@ final class SplitVirtqueue {
     private int callFd = -1;
     private int errFd = -1;
     private final NativeBuffer signal = new NativeBuffer(16);
+    /** See {@link #notifications()}; written under the lock only, volatile for readers without it. */
+    private volatile long notifications;
 
     /** Buffers of the chain(s) being walked: host address and length of each. */
     private final long[] segmentAddress = new long[MAX_CHAIN];
@@ -369,7 +371,13 @@ final class SplitVirtqueue {
     }
 
     /**
-     * Makes used entries since {@code before} visible (release) and signals the guest if it asked.
+     * Makes the used entries since {@code before} visible and signals the guest if it asked, once for
+     * all of them however many there are: one release store of the used index, one full fence (the
+     * store must be visible before we read whether the guest wants a signal, or a guest that re-enabled
+     * interrupts meanwhile would sleep on a ring we filled), one decision over the whole range
+     * {@code before..usedIndex} and at most one write of the call eventfd. With EVENT_IDX that is the
+     * kernel's {@code vring_need_event(used_event, new, old)}: the guest wants a signal when its
+     * {@code used_event} lies inside the range.
      */
     void publish(int before) {
         if (before == usedIndex || !addressed) {
@@ -387,14 +395,24 @@ final class SplitVirtqueue {
         }
         if (signalGuest && callFd >= 0) {
             LIBC.write(callFd, signal.address(), 8);
+            notifications++; // only lock holders write it, so the non-atomic increment loses nothing
         }
     }
 
     /**
+     * How often this ring's call eventfd was written (the guest's interrupts for it, before the guest's
+     * own coalescing), over the port's life. Any thread reads it without the lock.
+     */
+    long notifications() {
+        return notifications;
+    }
+
+    /**
      * Writes {@code length} bytes from {@code from} (virtio-net header first) into guest buffers and
-     * publishes them: one chain, or with {@code mergeable} as many as it takes, with
-     * {@code num_buffers} (bytes 10-11 of the header) set to how many. Nothing is published when the
-     * guest has too little room; the chains looked at stay available.
+     * marks them used, not yet visible: one chain, or with {@code mergeable} as many as it takes, with
+     * {@code num_buffers} (bytes 10-11 of the header) set to how many. The caller makes a whole batch
+     * of deliveries visible with one {@link #publish}. When the guest has too little room nothing of
+     * this frame is marked; the chains looked at stay available.
      *
      * @return true if delivered; false when the guest had no room (or broke the ring: see {@link #broken()})
      */
@@ -433,7 +451,6 @@ final class SplitVirtqueue {
             IO.putByte(numBuffersLow, (byte) buffers);
             IO.putByte(numBuffersHigh, (byte) (buffers >>> 8));
         }
-        publish(savedUsed);
         return true;
     }
 }

@@ -12,6 +12,10 @@ final class VhostCounters {
         counts.incrementAndGet(event.ordinal());
     }
 
+    void add(VhostEvent event, int n) {
+        counts.addAndGet(event.ordinal(), n);
+    }
+
     long get(VhostEvent event) {
         return counts.get(event.ordinal());
     }

@@ -6,6 +6,7 @@ import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.ErrnoException;
@@ -14,6 +15,7 @@ import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import io.vswitch.linux.PollableQueue;
 import io.vswitch.linux.TimerFd;
+import java.util.Arrays;
 
 /**
  * Queue pair {@code q} of a {@link VhostUserPort}: ring {@code 2q} is the guest's RX (we write
@@ -28,13 +30,17 @@ import io.vswitch.linux.TimerFd;
  * buffers the chain stays in the ring and the timer brings the thread back right after the batch is
  * released.
  *
- * <p><b>Transmit</b> (any datapath thread): the frame's virtio-net header (its offload state) and the
- * frame are copied into the guest's RX buffers, several under MRG_RXBUF; no buffer means a
- * {@link DropReason#TX_BUSY} drop counted as {@link VhostEvent#RX_RING_FULL}, never a wait. A queue
- * whose RX ring the guest has not enabled (a single-queue driver on a multi-queue port) hands the
- * frame to queue 0's ring.
+ * <p><b>Transmit</b> (any datapath thread, several at once; a {@link BatchSink}): each frame's
+ * virtio-net header (its offload state) and the frame are copied into the guest's RX buffers, several
+ * under MRG_RXBUF, and a whole batch is made visible to the guest with one used-index store and at
+ * most one interrupt. No buffer means a {@link DropReason#TX_BUSY} drop counted as
+ * {@link VhostEvent#RX_RING_FULL}, never a wait. A queue whose RX ring the guest has not enabled (a
+ * single-queue driver on a multi-queue port) hands the frames to queue 0's ring. A batch runs under
+ * the RX ring's monitor from its readiness check to its publish: the control thread, which stops,
+ * re-maps and resets rings under the same monitor, changes the ring either before the batch (whose
+ * frames then all get {@link DropReason#PORT_DOWN}) or after it has published, never in the middle.
  */
-final class VhostQueue implements PollableQueue {
+final class VhostQueue implements PollableQueue, BatchSink {
     static final int KICK = 1;
     private static final int TIMER = 2;
     /** The most a TX chain may carry: a virtio-net header and the largest frame. */
@@ -46,6 +52,8 @@ final class VhostQueue implements PollableQueue {
     private static final int TX_BUSY = DropReason.TX_BUSY.ordinal();
     private static final int PORT_DOWN = DropReason.PORT_DOWN.ordinal();
     private static final int OVERSIZE = DropReason.OVERSIZE.ordinal();
+    /** The one-frame arrays of {@link #transmit(Frame)}, per transmitting thread. */
+    private static final ThreadLocal<OneFrame> ONE_FRAME = ThreadLocal.withInitial(OneFrame::new);
 
     private final VhostUserPort port;
     private final int index;
@@ -176,37 +184,93 @@ final class VhostQueue implements PollableQueue {
         }
     }
 
+    /**
+     * One frame: the one-frame case of {@link #transmit(Frame[], int, int[])}, through this thread's
+     * one-slot arrays (any datapath thread transmits to any queue, so the arrays cannot be the queue's).
+     */
     @Override
     public int transmit(Frame frame) {
+        OneFrame one = ONE_FRAME.get();
+        one.frames[0] = frame;
+        transmit(one.frames, 1, one.results);
+        one.frames[0] = null;
+        return one.results[0];
+    }
+
+    /**
+     * A receive batch: nothing here is sized by the batch, but the ring's lock is held for all of it,
+     * and another thread transmitting into the same guest queue should wait for no more than that.
+     */
+    @Override
+    public int batchCapacity() {
+        return FrameBatch.DEFAULT_CAPACITY;
+    }
+
+    /**
+     * Writes {@code frames[0..count)} into the guest's RX buffers under one acquisition of the ring's
+     * lock and makes them visible with one {@link SplitVirtqueue#publish}: one store of the used index
+     * and at most one interrupt for the batch, as the kernel's vhost-net and DPDK's vhost library do
+     * per burst. A guest under TCG pays dearly for each interrupt (an exit, the interrupt controller
+     * emulated, the driver's NAPI poll scheduled).
+     *
+     * <p>Results: {@link FrameSink#SENT}; {@link DropReason#OVERSIZE} for a whole frame longer than the
+     * port's MTU allows (the batch goes on); {@link DropReason#TX_BUSY} (counted as
+     * {@link VhostEvent#RX_RING_FULL}) once the guest has no room, for that frame and every later one,
+     * which are not tried (the kernel's vhost-net also stops at the first frame that does not fit);
+     * {@link DropReason#PORT_DOWN} while the ring does not run, and once the guest broke the ring
+     * for that frame and every later one. The frames delivered before a break stay delivered and are
+     * published with the rest: they were written into buffers the guest offered, and their results
+     * say SENT.
+     */
+    @Override
+    public void transmit(Frame[] frames, int count, int[] results) {
+        SplitVirtqueue ring = rx.ready() || index == 0 ? rx : port.queue0Rx();
+        boolean mergeable = port.mergeable();
+        int tried = 0;
+        int stop = FrameSink.SENT; // what the frames from `tried` on get
+        synchronized (ring) {
+            if (!ring.ready()) {
+                stop = PORT_DOWN;
+            } else {
+                int before = ring.usedIndex();
+                while (tried < count && stop == FrameSink.SENT) {
+                    int rc = deliver(ring, frames[tried], mergeable);
+                    results[tried++] = rc;
+                    if (rc == TX_BUSY || rc == PORT_DOWN) {
+                        stop = rc;
+                    }
+                }
+                ring.publish(before);
+            }
+        }
+        Arrays.fill(results, tried, count, stop);
+        if (stop == TX_BUSY) {
+            counters.add(VhostEvent.RX_RING_FULL, count - tried + 1);
+        } else if (tried > 0 && results[tried - 1] == PORT_DOWN) {
+            port.ringFailed(ring); // this batch broke it: the ring ran when we took the lock
+        }
+    }
+
+    /**
+     * Writes one frame, its virtio-net header first, into {@code ring} (locked, running); marks the
+     * buffers used but does not publish them. The header is built in the frame's headroom with
+     * {@code num_buffers} 1 (raised by {@link SplitVirtqueue#deliver} when it takes more), and the two
+     * bytes it overwrote there are put back: the caller's frame is as it was.
+     */
+    private int deliver(SplitVirtqueue ring, Frame frame, boolean mergeable) {
         int length = frame.length();
         if (!frame.isGso() && length > port.maxFrameLength()) {
             return OVERSIZE;
         }
-        SplitVirtqueue ring = rx.ready() || index == 0 ? rx : port.queue0Rx();
-        int at = frame.storeVnetHeader();
-        long header = frame.addressOf(at);
+        long header = frame.addressOf(frame.storeVnetHeader());
         short saved = IO.getShort(header + 10);
-        IO.putShort(header + 10, (short) 1); // num_buffers, raised by deliver() when it takes more
-        boolean delivered;
-        boolean broken;
-        synchronized (ring) {
-            if (!ring.ready()) {
-                IO.putShort(header + 10, saved);
-                return PORT_DOWN;
-            }
-            delivered = ring.deliver(header, VnetHeader.SIZE + length, port.mergeable(), MAX_RX_CHAIN);
-            broken = !delivered && ring.broken();
-        }
+        IO.putShort(header + 10, (short) 1);
+        boolean delivered = ring.deliver(header, VnetHeader.SIZE + length, mergeable, MAX_RX_CHAIN);
         IO.putShort(header + 10, saved);
         if (delivered) {
             return FrameSink.SENT;
         }
-        if (broken) {
-            port.ringFailed(ring);
-            return PORT_DOWN;
-        }
-        counters.count(VhostEvent.RX_RING_FULL);
-        return TX_BUSY;
+        return ring.broken() ? PORT_DOWN : TX_BUSY;
     }
 
     /** After the datapath thread has stopped and the rings were reset. */
@@ -215,5 +279,11 @@ final class VhostQueue implements PollableQueue {
         retryTimer.close();
         controlKick.close();
         kickScratch.close();
+    }
+
+    /** A one-frame batch: {@link #transmit(Frame)} as a call of {@link #transmit(Frame[], int, int[])}. */
+    private static final class OneFrame {
+        final Frame[] frames = new Frame[1];
+        final int[] results = new int[1];
     }
 }

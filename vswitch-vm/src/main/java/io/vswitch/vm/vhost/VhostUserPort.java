@@ -204,6 +204,20 @@ public final class VhostUserPort implements Port {
         return counters.get(event);
     }
 
+    /**
+     * Used-buffer notifications (call eventfd writes) sent for queue pair {@code queue}'s guest RX ring,
+     * i.e. for the frames this port delivered to the guest: what its interrupts for received frames
+     * cost at most (the guest may coalesce them). Port life; any thread.
+     */
+    public long guestRxNotifications(int queue) {
+        return rings[2 * queue].notifications();
+    }
+
+    /** Like {@link #guestRxNotifications} for the guest's TX ring: the buffers of its sent frames given back. */
+    public long guestTxNotifications(int queue) {
+        return rings[2 * queue + 1].notifications();
+    }
+
     /** Non-zero event counts by label, for {@code show}. */
     public Map<String, Long> eventCounts() {
         return counters.nonZero();

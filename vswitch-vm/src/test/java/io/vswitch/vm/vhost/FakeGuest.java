@@ -292,6 +292,19 @@ final class FakeGuest implements AutoCloseable {
         return n;
     }
 
+    /**
+     * EVENT_IDX: the driver's {@code used_event} (the avail ring's last field): signal me once the used
+     * index passes {@code index}.
+     */
+    void setUsedEvent(int r, int index) {
+        IO.putShort(host(availGpa(r)) + 4 + 2L * RING, (short) index);
+    }
+
+    /** The avail ring's flags, e.g. VRING_AVAIL_F_NO_INTERRUPT (1). */
+    void setAvailFlags(int r, int flags) {
+        IO.putShort(host(availGpa(r)), (short) flags);
+    }
+
     /** Reads (and clears) the call eventfd of ring {@code r}: how often the back-end signalled. */
     long calls(int r) {
         eventValue.putLong(0, 0);

@@ -10,11 +10,14 @@ import io.vswitch.core.frame.DropReason;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.port.BatchSink;
+import io.vswitch.core.port.FrameSink;
 import io.vswitch.linux.DirectAddress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
@@ -257,6 +260,46 @@ class HostileGuestTest {
         assertEquals(DropReason.PORT_DOWN.ordinal(), port.queue(0).transmit(out), "stays stopped");
         assertEquals(0, guest.usedIndex(0));
         out.release();
+    }
+
+    @Test
+    void aReceiveBufferOutsideGuestMemoryMidBatchStopsTheRingAfterPublishingWhatWasDelivered() throws Exception {
+        guest.offerRxBuffers(0, 2, 2048);
+        guest.putDescriptor(0, 2, DECLARED + 8192, 2048, SplitVirtqueue.DESC_F_WRITE, 0);
+        guest.publishAvail(0, 2);
+        guest.offerRxBuffers(0, 2, 2048); // after the bad one: never reached
+        FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
+        Frame[] frames = new Frame[4];
+        for (int i = 0; i < frames.length; i++) {
+            frames[i] = new Frame();
+            allocator.allocate(frames[i], 200);
+            frames[i].write(VhostUserPortTest.frame(200, i), 0, 200);
+            frames[i].setOffload(0, 0, 0, 0, 0, 0);
+        }
+        int[] results = new int[4];
+        BatchSink queue = (BatchSink) port.queue(0);
+        try {
+            queue.transmit(frames, 4, results);
+            int sent = FrameSink.SENT;
+            int down = DropReason.PORT_DOWN.ordinal();
+            assertArrayEquals(new int[] {sent, sent, down, down}, results);
+            assertEquals(1, port.count(VhostEvent.BAD_ADDRESS));
+            assertEquals("stopped-by-error", port.ringStates().get(0));
+            assertEquals(2, guest.usedIndex(0), "the two frames delivered before the break are published");
+            assertEquals(1, guest.calls(0), "and signalled, once");
+            List<byte[]> used = guest.takeUsed(0);
+            assertArrayEquals(VhostUserPortTest.frame(200, 1), Arrays.copyOfRange(used.get(1), VnetHeader.SIZE, used.get(1).length));
+
+            queue.transmit(frames, 4, results);
+            assertArrayEquals(new int[] {down, down, down, down}, results, "stays stopped");
+            assertEquals(2, guest.usedIndex(0), "nothing published twice");
+            assertEquals(0, guest.calls(0));
+            assertEquals(1, port.count(VhostEvent.BAD_ADDRESS));
+        } finally {
+            for (Frame f : frames) {
+                f.release();
+            }
+        }
     }
 
     @Test

@@ -252,7 +252,9 @@ class SplitVirtqueueFuzzTest {
             }
         }
         long eventsBefore = ringEvents(counters);
+        int before = ring.usedIndex();
         boolean delivered = ring.deliver(frame.address(), length, mergeable, MAX_BYTES);
+        ring.publish(before);
         if (unmodelled) {
             return;
         }

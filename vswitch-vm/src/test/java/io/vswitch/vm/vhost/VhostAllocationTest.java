@@ -8,9 +8,12 @@ import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
 import io.vswitch.core.frame.FrameLeaks;
 import io.vswitch.core.frame.VnetHeader;
+import io.vswitch.core.port.BatchSink;
 import io.vswitch.core.port.FrameSink;
 import io.vswitch.core.port.PortQueue;
+import io.vswitch.linux.Allocations;
 import io.vswitch.linux.DirectAddress;
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,6 +29,7 @@ class VhostAllocationTest {
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
     private static final int FRAMES = 20_000;
+    private static final int BATCH = 8;
 
     @Test
     void receiveAndTransmitDoNotAllocate() throws Exception {
@@ -74,12 +78,59 @@ class VhostAllocationTest {
             assertEquals(3L * FRAMES, counts[1], "every frame reached the guest");
             assertTrue(allocated < FRAMES / 10, "the data path allocated " + allocated + " bytes for " + FRAMES + " frames each way");
         } finally {
-            try (var files = Files.list(dir)) {
-                for (Path p : files.toList()) {
-                    Files.deleteIfExists(p);
+            deleteDirectory(dir);
+        }
+    }
+
+    /** The batch path: {@code transmit(Frame[], int, int[])} of a mix of frame lengths, one publish per batch. */
+    @Test
+    void batchTransmitDoesNotAllocate() throws Exception {
+        Path dir = Files.createTempDirectory("vswvhalloc-");
+        Frame[] frames = new Frame[BATCH];
+        try (VhostUserPort port = VhostUserPort.open("allocb", dir.resolve("b.sock"), VhostUserPort.Mode.SERVER, 1, null, null);
+             FakeGuest guest = new FakeGuest(port.socketPath(), 1)) {
+            guest.start(FakeGuest.FEATURES);
+            VhostUserPortTest.until(port::linkUp, "the link");
+            BatchSink q = (BatchSink) port.queue(0);
+            FragAllocator allocator = new FragAllocator(DirectAddress.INSTANCE);
+            for (int i = 0; i < BATCH; i++) {
+                int length = 60 + 180 * i;
+                frames[i] = new Frame();
+                allocator.allocate(frames[i], length);
+                frames[i].write(VhostUserPortTest.frame(length, i), 0, length);
+                frames[i].setOffload(0, 0, 0, 0, 0, 0);
+            }
+            int[] results = new int[BATCH];
+            guest.offerRxBuffers(0, FakeGuest.RING, FakeGuest.BUFFER);
+            long[] sent = new long[1];
+            Runnable step = () -> {
+                q.transmit(frames, BATCH, results);
+                for (int r : results) {
+                    if (r == FrameSink.SENT) {
+                        sent[0]++;
+                    }
+                }
+                guest.recycleRx(0);
+            };
+            long allocated = Allocations.bytesForFrames(step, FRAMES, sent);
+            assertEquals(0, port.count(VhostEvent.RX_RING_FULL), "the guest always had room");
+            assertTrue(allocated < FRAMES / 10, "the batch path allocated " + allocated + " bytes for " + FRAMES + " frames");
+        } finally {
+            for (Frame f : frames) {
+                if (f != null) {
+                    f.release();
                 }
             }
-            Files.deleteIfExists(dir);
+            deleteDirectory(dir);
         }
+    }
+
+    private static void deleteDirectory(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            for (Path p : files.toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+        Files.deleteIfExists(dir);
     }
 }
