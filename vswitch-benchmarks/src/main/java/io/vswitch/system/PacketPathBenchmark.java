@@ -12,13 +12,10 @@ import io.vswitch.linux.IpCommand;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import io.vswitch.linux.NetDevice;
-import java.io.File;
+import io.vswitch.linux.PidTaggedLinks;
 import java.io.IOException;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -68,9 +65,9 @@ public class PacketPathBenchmark {
     private static final int FRAME_LENGTH = 60;
     private static final LibC LIBC = LibC.INSTANCE;
     private static final MemoryIO MEMORY = MemoryIO.getInstance();
-    /** The benchmark's veth ends: vsbp/vsbw, the fork's PID in hex, "x", the trial's number in the fork. */
-    private static final Pattern OWN_LINK = Pattern.compile("vsb[pw]([0-9a-f]+)x[0-9]+");
-    private static final AtomicInteger TRIALS = new AtomicInteger();
+    /** The benchmark's veth ends: these prefixes, then the fork's PID ({@link PidTaggedLinks}). */
+    private static final String PORT_PREFIX = "vsbp";
+    private static final String WIRE_PREFIX = "vsbw";
     private static final int MSGHDR = 56;
     private static final int MMSGHDR = 64;
 
@@ -106,10 +103,11 @@ public class PacketPathBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws IOException {
-        removeStaleVeths();
-        String id = Long.toHexString(ProcessHandle.current().pid()) + "x" + TRIALS.getAndIncrement();
-        portSide = "vsbp" + id;
-        wireSide = "vsbw" + id;
+        // A fork that ended without its tear-down (killed, timed out) left its pair behind.
+        PidTaggedLinks.removeStale(PORT_PREFIX, WIRE_PREFIX);
+        String id = PidTaggedLinks.nextId();
+        portSide = PORT_PREFIX + id;
+        wireSide = WIRE_PREFIX + id;
         IpCommand.run(null, "link", "add", "name", portSide, "type", "veth", "peer", "name", wireSide);
         IpCommand.run(null, "link", "set", "dev", portSide, "up");
         IpCommand.run(null, "link", "set", "dev", wireSide, "up");
@@ -136,20 +134,6 @@ public class PacketPathBenchmark {
         }
         allocator.allocate(txFrame, FRAME_LENGTH);
         txFrame.write(wireFrame(), 0, FRAME_LENGTH);
-    }
-
-    /**
-     * Deletes the veth pairs of benchmark forks that ended without their tear-down (killed, timed out):
-     * the names carry the fork's PID, so a pair whose PID is no longer running is stale.
-     */
-    private static void removeStaleVeths() throws IOException {
-        String[] links = new File("/sys/class/net").list();
-        for (String link : links == null ? new String[0] : links) {
-            Matcher m = OWN_LINK.matcher(link);
-            if (m.matches() && ProcessHandle.of(Long.parseLong(m.group(1), 16)).isEmpty()) {
-                IpCommand.run(null, "link", "del", "dev", link);
-            }
-        }
     }
 
     @TearDown(Level.Trial)
