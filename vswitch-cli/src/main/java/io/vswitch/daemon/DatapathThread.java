@@ -32,6 +32,15 @@ import org.slf4j.LoggerFactory;
  * nothing it found survives a quiescent point, and a removed port's fds are closed only after this
  * thread has passed one (see {@link PortRegistry#remove}).
  *
+ * <p><b>Busy polling</b> ({@code vswitch daemon --busy-poll-us}, off by default): a thread whose queue
+ * woke it again soon after it last went to sleep (a busy queue, not a ping every few milliseconds)
+ * first polls the queue without sleeping for up to the budget after its last frames, and sleeps only
+ * when nothing came in that time. Each sleep and wakeup costs a context switch on both sides (the
+ * kernel wakes this thread from the TAP's or packet socket's receive path); Open vSwitch's one
+ * non-PMD thread seldom sleeps under load, which is its edge on the system port's TCP x1 (see
+ * docs/latency.md). The thread passes a quiescent point on every turn of the poll, so a grace period
+ * does not wait for it.
+ *
  * <p>A {@link SharedReceiveQueue} (a VXLAN socket serving several VNIs) returns frames of several ports
  * in one batch: each goes to the ingress of the port it arrived on, made on first use and kept while
  * that port stays attached to the bridge.
@@ -40,12 +49,19 @@ final class DatapathThread extends Thread {
     private static final Logger LOG = LoggerFactory.getLogger(DatapathThread.class);
     private static final int QUEUE_TOKEN = 0;
     static final long WARN_MILLIS = 5000;
+    /**
+     * A blocking wait shorter than this means the queue is busy, and the next one is preceded by busy
+     * polling: a stream of a few thousand frames a second or more qualifies, a ping every 10 ms does not.
+     */
+    static final long BUSY_QUEUE_SLEEP_NANOS = 200_000;
 
     private final BridgePort port;
     private final PollableQueue queue;
     private final Bridge bridge;
     private final Epoll epoll;
     private final Quiescence.Reader reader;
+    /** How long to poll without sleeping after the last frames of a busy queue; 0: never. */
+    private final long busyPollNanos;
     private volatile boolean running = true;
     private volatile Throwable failure;
     /** Frames per wake-up, for the metrics: the queue's, written by whichever one thread serves it. */
@@ -58,14 +74,15 @@ final class DatapathThread extends Thread {
     private BridgePort[] sharedPorts = new BridgePort[0];
     private Ingress[] sharedIngress = new Ingress[0];
 
-    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence, WakeupHistogram wakeups)
-            throws ErrnoException {
+    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence, WakeupHistogram wakeups,
+            Duration busyPoll) throws ErrnoException {
         super("dp-" + port.name() + "-q" + queue.index());
         setDaemon(true);
         this.bridge = bridge;
         this.port = port;
         this.queue = queue;
         this.wakeups = wakeups;
+        this.busyPollNanos = busyPoll.toNanos();
         this.epoll = new Epoll(2);
         try {
             epoll.add(queue.fd(), LibC.EPOLLIN, QUEUE_TOKEN);
@@ -81,11 +98,18 @@ final class DatapathThread extends Thread {
         FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
         forwarder = new Forwarder(bridge, new Segmenter(DirectAddress.INSTANCE));
         Ingress ingress = new Ingress(bridge, port, queue.index(), forwarder);
+        long lastFrames = 0;
+        long lastSleep = Long.MAX_VALUE;
         try {
             while (running) {
-                reader.idle();
-                int ready = epoll.await(-1);
-                reader.busy();
+                int ready = busyPollNanos > 0 && lastSleep < BUSY_QUEUE_SLEEP_NANOS ? busyPoll(lastFrames) : 0;
+                if (ready == 0) {
+                    reader.idle();
+                    long asleep = System.nanoTime();
+                    ready = epoll.await(-1);
+                    lastSleep = System.nanoTime() - asleep;
+                    reader.busy();
+                }
                 for (int i = 0; i < ready && running; i++) {
                     if (epoll.token(i) == QUEUE_TOKEN && !drain(batch, ingress)) {
                         LOG.info("{}: port gone, thread ends (the port stays down until removed)", getName());
@@ -94,6 +118,7 @@ final class DatapathThread extends Thread {
                 }
                 wakeups.record(framesThisWakeup);
                 framesThisWakeup = 0;
+                lastFrames = System.nanoTime();
             }
         } catch (RuntimeException | Error e) {
             failure = e;
@@ -102,6 +127,16 @@ final class DatapathThread extends Thread {
         } finally {
             reader.close();
         }
+    }
+
+    /** Polls the epoll set without sleeping until it reports something or the budget since {@code since} is spent. */
+    private int busyPoll(long since) {
+        int ready;
+        while ((ready = epoll.await(0)) == 0 && running && System.nanoTime() - since < busyPollNanos) {
+            reader.quiescent();
+            Thread.onSpinWait();
+        }
+        return ready;
     }
 
     /**

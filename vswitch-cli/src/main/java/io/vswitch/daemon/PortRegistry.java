@@ -7,6 +7,7 @@ import io.vswitch.core.vlan.VlanMembership;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -89,8 +90,8 @@ final class PortRegistry implements AutoCloseable {
         Port open(PortSpec spec) throws IOException;
     }
 
-    PortRegistry(Bridge bridge, PortFactory factory) {
-        this(bridge, factory::create, QueueSupervisor.Policy.DEFAULT);
+    PortRegistry(Bridge bridge, PortFactory factory, Duration busyPoll) {
+        this(bridge, factory::create, QueueSupervisor.Policy.DEFAULT.withBusyPoll(busyPoll));
     }
 
     PortRegistry(Bridge bridge, PortOpener opener, QueueSupervisor.Policy policy) {

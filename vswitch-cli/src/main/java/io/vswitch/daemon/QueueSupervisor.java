@@ -26,9 +26,20 @@ final class QueueSupervisor {
     /** Running this long resets the deaths-in-a-row count. */
     static final long HEALTHY_NANOS = 60_000_000_000L;
 
-    /** How long to wait for a stopping thread, how to back off restarts, when to give up. */
-    record Policy(Duration stopWait, Duration firstBackoff, int maxDeathsInARow) {
-        static final Policy DEFAULT = new Policy(Duration.ofSeconds(30), Duration.ofSeconds(1), 5);
+    /**
+     * How long to wait for a stopping thread, how to back off restarts, when to give up, and how long
+     * a busy queue's thread polls before it sleeps ({@link DatapathThread}; zero: never).
+     */
+    record Policy(Duration stopWait, Duration firstBackoff, int maxDeathsInARow, Duration busyPoll) {
+        static final Policy DEFAULT = new Policy(Duration.ofSeconds(30), Duration.ofSeconds(1), 5, Duration.ZERO);
+
+        Policy(Duration stopWait, Duration firstBackoff, int maxDeathsInARow) {
+            this(stopWait, firstBackoff, maxDeathsInARow, Duration.ZERO);
+        }
+
+        Policy withBusyPoll(Duration busyPoll) {
+            return new Policy(stopWait, firstBackoff, maxDeathsInARow, busyPoll);
+        }
     }
 
     /** What the queue's thread is doing, as {@code show} says it; later constants are worse. */
@@ -75,7 +86,7 @@ final class QueueSupervisor {
         this.queue = queue;
         this.quiescence = quiescence;
         this.policy = policy;
-        this.thread = new DatapathThread(bridge, port, queue, quiescence, wakeups);
+        this.thread = new DatapathThread(bridge, port, queue, quiescence, wakeups, policy.busyPoll());
     }
 
     void start() {
@@ -93,7 +104,7 @@ final class QueueSupervisor {
             return;
         }
         try {
-            thread = new DatapathThread(bridge, port, queue, quiescence, wakeups);
+            thread = new DatapathThread(bridge, port, queue, quiescence, wakeups, policy.busyPoll());
         } catch (ErrnoException e) {
             LOG.error("cannot restart the datapath thread of {} queue {}: {}", port.name(), queue.index(), e.getMessage());
             scheduleRestart(now);

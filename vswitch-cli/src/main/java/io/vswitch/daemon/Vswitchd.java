@@ -50,9 +50,9 @@ public final class Vswitchd implements AutoCloseable {
     private MetricsServer metrics;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    /** Settings of one daemon instance. */
+    /** Settings of one daemon instance; {@code busyPoll} is {@link DatapathThread}'s budget (zero: off). */
     public record Options(Path socket, Path stateDir, Path configFile, List<PortSpec> ports, int controlGid,
-            InetSocketAddress metrics) {
+            InetSocketAddress metrics, Duration busyPoll) {
     }
 
     private Vswitchd(Options options, InstanceLock instanceLock) throws IOException {
@@ -61,7 +61,7 @@ public final class Vswitchd implements AutoCloseable {
         this.config = store.load();
         this.bridge = new Bridge(new Fdb(config.maxEntries(), config.maxPerPort(), Bridge.MAX_PORTS));
         bridge.fdb().setAgeingNanos(TimeUnit.SECONDS.toNanos(config.ageing()));
-        this.registry = new PortRegistry(bridge, new PortFactory(options.stateDir()));
+        this.registry = new PortRegistry(bridge, new PortFactory(options.stateDir()), options.busyPoll());
         this.housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "housekeeping");
             t.setDaemon(true);
