@@ -183,11 +183,17 @@ final class PortRegistry implements AutoCloseable {
         return entry;
     }
 
-    /** The pool thread serving the fewest queues; the lowest index among equals. */
+    /**
+     * The pool thread serving the fewest queues, the lowest index among equals; a thread that was given
+     * up on (died too often in a row) only when every thread was, since it would never serve the queue.
+     */
     private QueueSupervisor leastLoaded() {
-        QueueSupervisor best = pool.get(0);
+        long now = System.nanoTime();
+        QueueSupervisor best = null;
         for (QueueSupervisor t : pool) {
-            if (t.load() < best.load()) {
+            boolean failed = t.state(now) == QueueSupervisor.State.FAILED;
+            boolean bestFailed = best != null && best.state(now) == QueueSupervisor.State.FAILED;
+            if (best == null || (bestFailed && !failed) || (failed == bestFailed && t.load() < best.load())) {
                 best = t;
             }
         }
@@ -280,6 +286,8 @@ final class PortRegistry implements AutoCloseable {
      * threads would not stop, the port is detached but left open (leaked, and logged): that thread may
      * still use it. Closing earlier would let a flooding thread write a frame to an fd number the
      * kernel has meanwhile handed to the next {@code open} (the configuration's temp file, a new TAP).
+     * A pool thread is not stopped (it serves other ports): if it were stuck inside a read of the
+     * removed queue, the grace period would wait for it, warning every 5 s, rather than close under it.
      */
     private void stop(Entry entry) {
         boolean stopped = true;

@@ -171,6 +171,18 @@ class DatapathPoolTest {
         assertForwards("b", "a");
     }
 
+    @Test
+    void aThreadGivenUpOnGetsNoNewQueues() throws Exception {
+        PortRegistry registry = registry(2, new QueueSupervisor.Policy(Duration.ofSeconds(30), Duration.ofMillis(200), 1));
+        PortRegistry.Entry a = add(registry, "a");
+        assertEquals("dp-1", threadOf(add(registry, "b")));
+        ports.get("a").failNextReceive.set(true);
+        send("a", broadcast(0x0a, 1));
+        awaitTrue(() -> a.datapathState() == QueueSupervisor.State.FAILED, "dp-0 is given up after one death");
+        assertEquals("dp-1", threadOf(add(registry, "c")), "equal loads, but dp-0 would never serve the queue");
+        assertForwards("c", "b");
+    }
+
     /** {@code IdleCpuIT}'s idea for the pool: a thread waiting on the queues of idle ports sleeps. */
     @Test
     void anIdlePoolThreadUsesNoCpu() throws Exception {
