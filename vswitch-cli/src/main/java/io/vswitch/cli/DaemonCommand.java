@@ -46,11 +46,21 @@ final class DaemonCommand implements Callable<Integer> {
 
     static final int MAX_BUSY_POLL_MICROS = 1000;
 
+    @Option(names = "--datapath-threads", paramLabel = "N", defaultValue = "0",
+            description = {"Serve every port's queues from a pool of N datapath threads (1-" + Vswitchd.MAX_DATAPATH_THREADS
+                + "; default 0: a thread per queue).", "Each queue goes to the thread serving the fewest queues when its port is added."})
+    int datapathThreads;
+
     @Override
     public Integer call() throws Exception {
         if (busyPollMicros < 0 || busyPollMicros > MAX_BUSY_POLL_MICROS) {
             System.err.println("vswitch daemon: --busy-poll-us " + busyPollMicros + " is out of range: give 0 (off) to "
                     + MAX_BUSY_POLL_MICROS + " microseconds, e.g. --busy-poll-us 50");
+            return 2;
+        }
+        if (datapathThreads < 0 || datapathThreads > Vswitchd.MAX_DATAPATH_THREADS) {
+            System.err.println("vswitch daemon: --datapath-threads " + datapathThreads + " is out of range: give 0 (a thread"
+                    + " per queue) or a pool of 1 to " + Vswitchd.MAX_DATAPATH_THREADS + " threads, e.g. --datapath-threads 1");
             return 2;
         }
         List<PortSpec> specs = new ArrayList<>();
@@ -68,7 +78,7 @@ final class DaemonCommand implements Callable<Integer> {
         Path configFile = config != null ? config : stateDir.resolve("vswitch.json");
         Vswitchd.Options options = new Vswitchd.Options(socketPath, stateDir, configFile, specs, gid(group),
                 metrics == null ? null : io.vswitch.metrics.MetricsServer.parseAddress(metrics),
-                Duration.ofNanos(busyPollMicros * 1000L));
+                Duration.ofNanos(busyPollMicros * 1000L), datapathThreads);
         Vswitchd daemon;
         try {
             daemon = Vswitchd.start(options);

@@ -36,4 +36,25 @@ class DaemonOptionsTest {
             assertTrue(Files.notExists(state), "nothing was created for a refused daemon");
         }
     }
+
+    @Test
+    void aDatapathThreadCountOutOfRangeIsRefusedWithTheRange() {
+        for (String bad : new String[] {"-1", "65"}) {
+            Path state = dir.resolve("threads" + bad);
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            PrintStream saved = System.err;
+            int code;
+            try {
+                System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+                code = VswitchCli.commandLine().execute("daemon", "--state-dir", state.toString(), "--datapath-threads", bad);
+            } finally {
+                System.setErr(saved);
+            }
+            String message = err.toString(StandardCharsets.UTF_8);
+            assertEquals(2, code, message);
+            assertTrue(message.contains("--datapath-threads " + bad + " is out of range") && message.contains("1 to 64")
+                    && message.contains("e.g. --datapath-threads 1"), message);
+            assertTrue(Files.notExists(state), "nothing was created for a refused daemon");
+        }
+    }
 }
