@@ -5,6 +5,7 @@ import io.vswitch.daemon.Vswitchd;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -38,8 +39,30 @@ final class DaemonCommand implements Callable<Integer> {
     @Option(names = "--metrics", paramLabel = "HOST:PORT", description = "Serve Prometheus metrics over HTTP, e.g. 127.0.0.1:9477 (off by default).")
     String metrics;
 
+    @Option(names = "--busy-poll-us", paramLabel = "MICROS", defaultValue = "0",
+            description = {"Busy queues poll this long after their last frames before their thread sleeps (0-" + MAX_BUSY_POLL_MICROS
+                + "; default 0: off).", "Fewer wakeups under sustained traffic for more CPU; queues that only see a frame now and then never poll."})
+    int busyPollMicros;
+
+    static final int MAX_BUSY_POLL_MICROS = 1000;
+
+    @Option(names = "--datapath-threads", paramLabel = "N", defaultValue = "0",
+            description = {"Serve every port's queues from a pool of N datapath threads (1-" + Vswitchd.MAX_DATAPATH_THREADS
+                + "; default 0: a thread per queue).", "Each queue goes to the thread serving the fewest queues when its port is added."})
+    int datapathThreads;
+
     @Override
     public Integer call() throws Exception {
+        if (busyPollMicros < 0 || busyPollMicros > MAX_BUSY_POLL_MICROS) {
+            System.err.println("vswitch daemon: --busy-poll-us " + busyPollMicros + " is out of range: give 0 (off) to "
+                    + MAX_BUSY_POLL_MICROS + " microseconds, e.g. --busy-poll-us 50");
+            return 2;
+        }
+        if (datapathThreads < 0 || datapathThreads > Vswitchd.MAX_DATAPATH_THREADS) {
+            System.err.println("vswitch daemon: --datapath-threads " + datapathThreads + " is out of range: give 0 (a thread"
+                    + " per queue) or a pool of 1 to " + Vswitchd.MAX_DATAPATH_THREADS + " threads, e.g. --datapath-threads 1");
+            return 2;
+        }
         List<PortSpec> specs = new ArrayList<>();
         for (String text : ports) {
             try {
@@ -54,7 +77,8 @@ final class DaemonCommand implements Callable<Integer> {
         Files.createDirectories(stateDir);
         Path configFile = config != null ? config : stateDir.resolve("vswitch.json");
         Vswitchd.Options options = new Vswitchd.Options(socketPath, stateDir, configFile, specs, gid(group),
-                metrics == null ? null : io.vswitch.metrics.MetricsServer.parseAddress(metrics));
+                metrics == null ? null : io.vswitch.metrics.MetricsServer.parseAddress(metrics),
+                Duration.ofNanos(busyPollMicros * 1000L), datapathThreads);
         Vswitchd daemon;
         try {
             daemon = Vswitchd.start(options);

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -75,7 +76,7 @@ final class DemoCommand implements Callable<Integer> {
             Path socket = dir.resolve("vswitchd.sock");
             daemon = Vswitchd.start(new Vswitchd.Options(socket, dir, dir.resolve("vswitch.json"),
                     List.of(PortSpec.parse("tap:" + tapA + ",netns=" + nsA), PortSpec.parse("tap:" + tapB + ",queues=2,netns=" + nsB)),
-                    -1, null));
+                    -1, null, Duration.ZERO, 0));
             System.out.println("== switch up: ports " + tapA + " (in " + nsA + ") and " + tapB + " (in " + nsB + ", 2 queues)");
             configure(nsA, tapA, "198.18.0.1/24");
             configure(nsB, tapB, "198.18.0.2/24");

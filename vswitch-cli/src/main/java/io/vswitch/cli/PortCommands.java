@@ -34,7 +34,7 @@ final class PortCommands {
         @Option(names = "--type", required = true, paramLabel = "TYPE", description = "tap, vm-stream, vm-dgram, system (an existing interface: a NIC, a veth), vhost-user or vxlan.")
         String type;
 
-        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP or system port, queue pairs of a vhost-user port (1-16), one datapath thread each.")
+        @Option(names = "--queues", paramLabel = "N", description = "Queues of a TAP or system port, queue pairs of a vhost-user port (1-16), one datapath thread each (or spread over the daemon's --datapath-threads pool).")
         Integer queues;
 
         @ArgGroup(exclusive = true)

@@ -17,6 +17,8 @@ public final class ControlException extends Exception {
     public static final String UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION";
     public static final String FAILED = "FAILED";
     public static final String BUSY = "BUSY";
+    /** The daemon is stopping: the request was not run. */
+    public static final String STOPPING = "STOPPING";
 
     private final String code;
 

@@ -3,6 +3,8 @@ package io.vswitch.control;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerAdapter;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -11,6 +13,8 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.codec.LineBasedFrameDecoder;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.DefaultEventExecutorGroup;
@@ -25,7 +29,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -50,8 +57,8 @@ public final class ControlServer implements AutoCloseable {
     /** Replies beyond this much unsent data stop the client's requests being read (see {@link ClientHandler}). */
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(64 * 1024, 256 * 1024);
 
-    /** How long the I/O loop must see no new task before it stops (see {@link #close()}). */
-    private static final long QUIET_MILLIS = 100;
+    /** How long {@link #close()} lets the commands already handed over finish. */
+    private static final long COMMANDS_WAIT_SECONDS = 5;
     /** Clients that may wait to be accepted at once; the kernel caps it at net.core.somaxconn. */
     private static final int LISTEN_BACKLOG = 4096;
 
@@ -62,6 +69,14 @@ public final class ControlServer implements AutoCloseable {
     /** The socket file once bound; removed on close only while it is still this one. */
     private final SocketFile socketFile;
     private final AtomicInteger clients = new AtomicInteger();
+    /** The client connections, for {@link #close()}. */
+    private final ChannelGroup connections;
+    /** Client pipelines not yet torn down (see {@link TeardownTracker}). */
+    private final AtomicInteger pipelines = new AtomicInteger();
+    /** Completed once {@link #stopping} and no client pipeline is left. */
+    private final CompletableFuture<Void> pipelinesGone = new CompletableFuture<>();
+    /** Set first thing in {@link #close()}: requests from then on are refused, not run. */
+    private volatile boolean stopping;
 
     /** Serves one request; may hand the connection to a streaming command. */
     public interface Handler {
@@ -116,7 +131,14 @@ public final class ControlServer implements AutoCloseable {
         }
         io = new MultiThreadIoEventLoopGroup(1, new ThreadFactory("control-io"), EpollIoHandler.newFactory());
         commands = new DefaultEventExecutorGroup(1, new ThreadFactory("control-commands"));
+        connections = new DefaultChannelGroup("control clients", io.next());
         PeerCheck peers = new PeerCheck(allowedGid);
+        Handler unlessStopping = (cmd, args) -> {
+            if (stopping) {
+                throw new ControlException(ControlException.STOPPING, "vswitchd is stopping: '" + cmd + "' was not run");
+            }
+            return handler.handle(cmd, args);
+        };
         long idleMillis = idleTimeout.toMillis();
         Channel bound = null;
         try {
@@ -126,10 +148,12 @@ public final class ControlServer implements AutoCloseable {
                     .childHandler(new ChannelInitializer<EpollDomainSocketChannel>() {
                         @Override
                         protected void initChannel(EpollDomainSocketChannel ch) {
+                            connections.add(ch);
                             ch.pipeline()
+                                    .addLast(new TeardownTracker())
                                     .addLast(ClientHandler.IDLE, new IdleStateHandler(idleMillis, 0, 0, TimeUnit.MILLISECONDS))
                                     .addLast(ClientHandler.FRAMING, new LineBasedFrameDecoder(Protocol.MAX_REQUEST_BYTES, true, true))
-                                    .addLast(commands, "requests", new ClientHandler(handler, peers, clients));
+                                    .addLast(commands, "requests", new ClientHandler(unlessStopping, peers, clients));
                         }
                     })
                     .channelFactory(() -> new EpollServerDomainSocketChannel(socketFile.fd(), true))
@@ -157,19 +181,31 @@ public final class ControlServer implements AutoCloseable {
         return path;
     }
 
+    /** True once {@link #close()} has begun. */
+    boolean stopping() {
+        return stopping;
+    }
+
     /**
-     * Closes the socket and stops the event loops, waiting at most a few seconds for each: the wait for
-     * the close is bounded too, since an event loop killed by an Error (a class missing after the jar
-     * was replaced) never completes it, and the daemon's shutdown must not hang on it. The I/O loop stops
-     * first, after a quiet period, while the command executor still runs: tearing down a client's
-     * channel hands its last events to the command executor and the pipeline's teardown back to the
-     * loop, which takes tasks until it has seen none for the quiet period. Stopped together, or
-     * without the quiet period, one rejected the other's tasks ({@code ControlServerShutdownTest}).
+     * Stops serving, without dropping an answer: new connections are no longer accepted and new
+     * requests are answered with a {@link ControlException#STOPPING} error instead of being run; the
+     * commands already handed over finish (at most {@value #COMMANDS_WAIT_SECONDS} s) and their replies
+     * are written before the client connections are closed; then, once every client's pipeline is torn
+     * down, the event loop and the command executor stop at once. Every wait is bounded, since an event
+     * loop killed by an Error (a class missing after the jar was replaced) never completes anything, and
+     * the daemon's shutdown must not hang on it.
+     *
+     * <p>Why the teardown is waited for: a client's handler runs on the command executor, so tearing
+     * down its channel hops between the two threads; stopping either while a hop is on its way rejects
+     * it ({@code ControlServerShutdownTest}). That used to be covered by a 100 ms quiet period of the
+     * event loop, which every shutdown paid and which did not cover a command slower than it (its reply
+     * was lost).
      *
      * @throws IllegalStateException if the socket did not close cleanly (the file is removed anyway)
      */
     @Override
     public void close() {
+        stopping = true;
         try {
             if (server != null) {
                 Future<?> closed = server.close(); // closes the socket's fd
@@ -183,9 +219,49 @@ public final class ControlServer implements AutoCloseable {
                 LibC.INSTANCE.close(socketFile.fd());
             }
         } finally {
-            io.shutdownGracefully(QUIET_MILLIS, 1000, TimeUnit.MILLISECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+            closeConnections();
+            io.shutdownGracefully(0, 1000, TimeUnit.MILLISECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
             commands.shutdownGracefully(0, 1000, TimeUnit.MILLISECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
             socketFile.remove(); // only while still ours: a newer daemon may serve this path by now
+        }
+    }
+
+    /**
+     * Lets the commands already handed over finish (the executor runs tasks in order, so an empty task
+     * behind them completes after their replies were handed to the event loop), closes every client
+     * connection (queued behind those replies on the event loop, so they are sent first) and waits until
+     * the connections' pipelines are gone.
+     */
+    private void closeConnections() {
+        commands.submit(() -> { }).awaitUninterruptibly(COMMANDS_WAIT_SECONDS, TimeUnit.SECONDS);
+        connections.close().awaitUninterruptibly(1, TimeUnit.SECONDS);
+        if (pipelines.get() > 0) {
+            try {
+                pipelinesGone.get(1, TimeUnit.SECONDS);
+            } catch (ExecutionException | TimeoutException e) {
+                // Bounded like every other wait here; the executors are stopped regardless.
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * First in every client's pipeline, so the last handler its teardown removes (on the event loop,
+     * after the client's handler was removed on the command executor): when no tracker is left, no
+     * client has a task on its way to either thread.
+     */
+    private final class TeardownTracker extends ChannelHandlerAdapter {
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            pipelines.incrementAndGet();
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            if (pipelines.decrementAndGet() == 0 && stopping) {
+                pipelinesGone.complete(null);
+            }
         }
     }
 

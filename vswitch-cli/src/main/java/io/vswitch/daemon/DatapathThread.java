@@ -11,10 +11,8 @@ import io.vswitch.core.port.Port;
 import io.vswitch.core.port.SharedReceiveQueue;
 import io.vswitch.linux.DirectAddress;
 import io.vswitch.linux.Epoll;
-import io.vswitch.linux.LibC;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
-import io.vswitch.metrics.WakeupHistogram;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
@@ -22,15 +20,34 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The thread of one ingress queue, run to completion: wait for the queue's fd, then drain it in
- * batches (read into the queue's fragments, parse, learn, record the flow, forward, write, release)
- * until a batch comes back short. It owns its epoll set, batch, forwarder and segmenter scratch; the
- * port and queue belong to the {@link PortRegistry}, which starts and stops this thread.
+ * A datapath thread, run to completion over the ingress queues of its {@link QueueSet}: wait on the
+ * set's epoll, then drain each ready queue in batches (read into the queue's fragments, parse, learn,
+ * record the flow, forward, write, release) until a batch comes back short. In the daemon's default
+ * mode it serves one queue ({@code dp-PORT-qN}); with {@code --datapath-threads N} it is one of N pool
+ * threads ({@code dp-0} ...) serving the queues of many ports, as Open vSwitch's PMD threads poll
+ * several rx queues and its non-PMD thread serves every TAP and system port. One thread serving both
+ * ends of a TCP flow (a tenant's TAP and the system port) writes the ACK into the TAP and finds the
+ * tenant's next data there on its next wait, without waking another thread (issue 11).
+ *
+ * <p>It owns its batch, forwarder, segmenter scratch and one {@link Ingress} per served queue (made
+ * on first use, on this thread); the ports, queues and the queue set belong to the
+ * {@link PortRegistry}, and the thread's {@link QueueSupervisor} starts, restarts and stops it.
  *
  * <p>It is a {@link Quiescence} reader: idle while it waits in {@code epoll_wait}, busy from its
- * wakeup, quiescent after each batch. Every frame looks its output ports up afresh in the bridge, so
- * nothing it found survives a quiescent point, and a removed port's fds are closed only after this
- * thread has passed one (see {@link PortRegistry#remove}).
+ * wakeup, quiescent after each batch. Every frame looks its output ports up afresh in the bridge, and
+ * each ready token is looked up in the queue set after the last quiescent point (see
+ * {@link QueueSet} for why a queue removed under it is then never touched), so nothing it found
+ * survives a quiescent point, and a removed port's fds are closed only after this thread has passed
+ * one (see {@link PortRegistry#remove}).
+ *
+ * <p><b>Busy polling</b> ({@code vswitch daemon --busy-poll-us}, off by default): a thread that was
+ * woken again soon after it last went to sleep (busy queues, not a ping every few milliseconds)
+ * first polls its epoll set without sleeping for up to the budget after its last frames, and sleeps
+ * only when nothing came in that time. Each sleep and wakeup costs a context switch on both sides (the
+ * kernel wakes this thread from the TAP's or packet socket's receive path); Open vSwitch's one
+ * non-PMD thread seldom sleeps under load, which is its edge on the system port's TCP x1 (see
+ * docs/latency.md). The thread passes a quiescent point on every turn of the poll, so a grace period
+ * does not wait for it.
  *
  * <p>A {@link SharedReceiveQueue} (a VXLAN socket serving several VNIs) returns frames of several ports
  * in one batch: each goes to the ingress of the port it arrived on, made on first use and kept while
@@ -38,70 +55,109 @@ import org.slf4j.LoggerFactory;
  */
 final class DatapathThread extends Thread {
     private static final Logger LOG = LoggerFactory.getLogger(DatapathThread.class);
-    private static final int QUEUE_TOKEN = 0;
     static final long WARN_MILLIS = 5000;
+    /**
+     * A blocking wait shorter than this means the thread is busy, and the next one is preceded by busy
+     * polling: a stream of a few thousand frames a second or more qualifies, a ping every 10 ms does not.
+     */
+    static final long BUSY_QUEUE_SLEEP_NANOS = 200_000;
 
-    private final BridgePort port;
-    private final PollableQueue queue;
-    private final Bridge bridge;
+    private final QueueSet queues;
     private final Epoll epoll;
+    private final Bridge bridge;
     private final Quiescence.Reader reader;
+    /** How long to poll without sleeping after the last frames of a busy thread; 0: never. */
+    private final long busyPollNanos;
     private volatile boolean running = true;
     private volatile Throwable failure;
-    /** Frames per wake-up, for the metrics: the queue's, written by whichever one thread serves it. */
-    private final WakeupHistogram wakeups;
-    /** Frames handled since the last wake-up; this thread only. */
-    private int framesThisWakeup;
     /** This thread's forwarder (it owns the segmenter's scratch), shared by every ingress the thread runs. */
     private Forwarder forwarder;
+    /** The ingress of each served slot, by token, and the slot it was made for; this thread only. */
+    private Ingress[] ingress = new Ingress[0];
+    private QueueSet.Slot[] ingressSlot = new QueueSet.Slot[0];
     /** Ingresses of the other ports a shared queue receives for; this thread only. */
     private BridgePort[] sharedPorts = new BridgePort[0];
     private Ingress[] sharedIngress = new Ingress[0];
 
-    DatapathThread(Bridge bridge, BridgePort port, PollableQueue queue, Quiescence quiescence, WakeupHistogram wakeups)
-            throws ErrnoException {
-        super("dp-" + port.name() + "-q" + queue.index());
+    DatapathThread(String name, Bridge bridge, QueueSet queues, Quiescence quiescence, Duration busyPoll) {
+        super(name);
         setDaemon(true);
         this.bridge = bridge;
-        this.port = port;
-        this.queue = queue;
-        this.wakeups = wakeups;
-        this.epoll = new Epoll(2);
-        try {
-            epoll.add(queue.fd(), LibC.EPOLLIN, QUEUE_TOKEN);
-        } catch (ErrnoException e) {
-            epoll.close();
-            throw e;
-        }
-        this.reader = quiescence.register(getName());
+        this.queues = queues;
+        this.epoll = queues.epoll();
+        this.busyPollNanos = busyPoll.toNanos();
+        this.reader = quiescence.register(name);
     }
 
     @Override
     public void run() {
         FrameBatch batch = new FrameBatch(FrameBatch.DEFAULT_CAPACITY);
         forwarder = new Forwarder(bridge, new Segmenter(DirectAddress.INSTANCE));
-        Ingress ingress = new Ingress(bridge, port, queue.index(), forwarder);
+        long lastFrames = 0;
+        long lastSleep = Long.MAX_VALUE;
         try {
             while (running) {
-                reader.idle();
-                int ready = epoll.await(-1);
-                reader.busy();
+                int ready = busyPollNanos > 0 && lastSleep < BUSY_QUEUE_SLEEP_NANOS ? busyPoll(lastFrames) : 0;
+                if (ready == 0) {
+                    reader.idle();
+                    long asleep = System.nanoTime();
+                    ready = epoll.await(-1);
+                    lastSleep = System.nanoTime() - asleep;
+                    reader.busy();
+                }
                 for (int i = 0; i < ready && running; i++) {
-                    if (epoll.token(i) == QUEUE_TOKEN && !drain(batch, ingress)) {
-                        LOG.info("{}: port gone, thread ends (the port stays down until removed)", getName());
-                        return;
+                    // Looked up after the last quiescent point: a slot removed before it is gone here.
+                    QueueSet.Slot slot = queues.slot(epoll.token(i));
+                    if (slot != null && !slot.removed && !slot.ended) {
+                        serve(batch, slot);
                     }
                 }
-                wakeups.record(framesThisWakeup);
-                framesThisWakeup = 0;
+                lastFrames = System.nanoTime();
             }
         } catch (RuntimeException | Error e) {
             failure = e;
             releaseHeldFrames(batch);
-            LOG.error("datapath thread {} died; its queue receives nothing until it is restarted", getName(), e);
+            LOG.error("datapath thread {} died; its queues receive nothing until it is restarted", getName(), e);
         } finally {
             reader.close();
         }
+    }
+
+    /** Drains one ready queue and records its frames for this wakeup. */
+    private void serve(FrameBatch batch, QueueSet.Slot slot) {
+        int frames = drain(batch, slot, ingress(slot));
+        if (frames < 0) {
+            LOG.info("{}: port {} queue {} gone; no longer polled (the port stays down until removed)", getName(),
+                    slot.port.name(), slot.queue.index());
+            queues.forget(slot);
+            frames = 0;
+        }
+        slot.wakeups.record(frames);
+    }
+
+    /** The ingress of a served slot, made on its first wakeup (cold path: once per queue added). */
+    private Ingress ingress(QueueSet.Slot slot) {
+        int token = slot.token;
+        if (token < ingressSlot.length && ingressSlot[token] == slot) {
+            return ingress[token];
+        }
+        if (token >= ingressSlot.length) {
+            ingress = Arrays.copyOf(ingress, token + 1);
+            ingressSlot = Arrays.copyOf(ingressSlot, token + 1);
+        }
+        ingress[token] = new Ingress(bridge, slot.port, slot.queue.index(), forwarder);
+        ingressSlot[token] = slot;
+        return ingress[token];
+    }
+
+    /** Polls the epoll set without sleeping until it reports something or the budget since {@code since} is spent. */
+    private int busyPoll(long since) {
+        int ready;
+        while ((ready = epoll.await(0)) == 0 && running && System.nanoTime() - since < busyPollNanos) {
+            reader.quiescent();
+            Thread.onSpinWait();
+        }
+        return ready;
     }
 
     /**
@@ -120,7 +176,9 @@ final class DatapathThread extends Thread {
     }
 
     /**
-     * Reads and forwards until a short batch; false when the port is gone.
+     * Reads and forwards until a short batch; returns the frames handled, or -1 when the port is gone.
+     * Stops early when the slot was removed: after the quiescent point that ends a batch the queue
+     * may be closed as soon as this thread moves on.
      *
      * <p>The first batch after a wakeup holds one frame, and each full batch doubles the next one's
      * limit up to the capacity. A queue that woke us mostly holds a single frame (a ping, a TCP ACK),
@@ -129,33 +187,35 @@ final class DatapathThread extends Thread {
      * hop, 3–4 µs on the warm one, measured with bench/ping-hops (docs/latency.md). Now the frame is written first and the empty read follows it; a busy queue
      * reaches full batches after log2(capacity) turns, so its syscalls per frame do not change.
      */
-    private boolean drain(FrameBatch batch, Ingress ingress) {
+    private int drain(FrameBatch batch, QueueSet.Slot slot, Ingress ingress) {
+        PollableQueue queue = slot.queue;
+        int frames = 0;
         int limit = 1;
         while (true) {
             batch.limit(limit);
             int n = queue.receive(batch);
             if (n < 0) {
-                return false;
+                return -1;
             }
             if (n > 0) {
-                framesThisWakeup += n;
+                frames += n;
                 if (queue instanceof SharedReceiveQueue shared) {
-                    dispatch(shared, batch, ingress, System.nanoTime());
+                    dispatch(shared, batch, slot.port, ingress, System.nanoTime());
                 } else {
                     ingress.process(batch, System.nanoTime());
                 }
                 logFailure(ingress);
             }
             reader.quiescent();
-            if (n < limit) {
-                return true;
+            if (n < limit || slot.removed) {
+                return frames;
             }
             limit = Math.min(2 * limit, batch.capacity());
         }
     }
 
     /** Hands each frame of a shared queue's batch to the ingress of the port it arrived on. */
-    private void dispatch(SharedReceiveQueue shared, FrameBatch batch, Ingress own, long now) {
+    private void dispatch(SharedReceiveQueue shared, FrameBatch batch, BridgePort port, Ingress own, long now) {
         int n = batch.count();
         for (int i = 0; i < n; i++) {
             Port receiver = shared.receiver(i);
@@ -213,8 +273,7 @@ final class DatapathThread extends Thread {
     }
 
     /**
-     * Why the thread died, or null while it runs or when it ended normally (stopped, or its port is
-     * gone). Read by its supervisor once the thread is no longer alive.
+     * Why the thread died, or null while it runs or when it was stopped. Read by its supervisor once the thread is no longer alive.
      */
     Throwable failure() {
         return failure;
@@ -222,9 +281,9 @@ final class DatapathThread extends Thread {
 
     /**
      * Stops the loop and waits for the thread to end, logging a warning every {@value #WARN_MILLIS}
-     * ms while it does not. Only once it has ended is its epoll set freed and true returned: then
-     * nothing of the queue is in use any more. After {@code giveUpAfter} it returns false and frees
-     * nothing; the caller must then leave the queue's port open too (leaked deliberately: a thread
+     * ms while it does not. Only once it has ended is true returned: then nothing of its queues is in
+     * use any more. After {@code giveUpAfter} it returns false; the caller must then leave the queue
+     * set and its ports open (leaked deliberately: a thread
      * that wakes up late would otherwise read through freed buffers and fds reused by others).
      * Called by the owner only.
      */
@@ -232,7 +291,6 @@ final class DatapathThread extends Thread {
         running = false;
         if (getState() == State.NEW) {
             reader.close();
-            epoll.close();
             return true;
         }
         try {
@@ -266,12 +324,6 @@ final class DatapathThread extends Thread {
                     + " so the thread cannot touch freed memory or fds if it ever wakes up)", getName(), giveUpAfter.toMillis());
             return false;
         }
-        epoll.close();
         return true;
-    }
-
-    /** Frees the epoll set of a thread that died by itself (its supervisor calls this once it is not alive). */
-    void release() {
-        epoll.close();
     }
 }

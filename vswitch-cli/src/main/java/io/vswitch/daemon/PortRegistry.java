@@ -7,6 +7,7 @@ import io.vswitch.core.vlan.VlanMembership;
 import io.vswitch.linux.ErrnoException;
 import io.vswitch.linux.PollableQueue;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,24 +18,41 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The daemon's ports (the kernel's {@code br_if.c} for the running switch): creating a port from its
- * spec, attaching it to the bridge, starting one {@link DatapathThread} per queue (each under a
- * {@link QueueSupervisor} that restarts it if it dies), and the reverse.
+ * spec, attaching it to the bridge, giving each of its queues to a {@link DatapathThread} (each under
+ * a {@link QueueSupervisor} that restarts it if it dies), and the reverse. By default every queue gets
+ * a thread of its own; with {@code --datapath-threads N} the registry runs N pool threads from its
+ * start to its {@link #close()}, and each queue goes, when its port is added, to the pool thread
+ * serving the fewest queues (ties: the lowest index), and leaves it when the port is removed.
  * Owns every port it created and closes it on removal. Not thread-safe: the daemon calls it under
  * its own lock.
  */
 final class PortRegistry implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PortRegistry.class);
+    /** The most pool threads {@code --datapath-threads} accepts. */
+    static final int MAX_DATAPATH_THREADS = 64;
 
     private final Bridge bridge;
     private final PortOpener opener;
     private final QueueSupervisor.Policy policy;
     private final Quiescence quiescence = new Quiescence();
     private final Map<String, Entry> entries = new LinkedHashMap<>();
+    /** The pool threads, {@code dp-0} first; empty when every queue has a thread of its own. */
+    private final List<QueueSupervisor> pool = new ArrayList<>();
 
-    /** A running port: its spec, its bridge port and threads, and how often its link went away. */
+    /** One queue of a port and the thread serving it. */
+    record ServedQueue(QueueSupervisor thread, QueueSet.Slot slot) {
+        QueueSupervisor.State state(long now) {
+            return slot.ended ? QueueSupervisor.State.ENDED : thread.state(now);
+        }
+    }
+
+    /** A running port: its spec, its bridge port and queues, and how often its link went away. */
     static final class Entry {
         final BridgePort bridgePort;
-        final List<QueueSupervisor> queues = new ArrayList<>();
+        /** Each queue of the port, by index, with the thread serving it. */
+        final List<ServedQueue> queues = new ArrayList<>();
+        /** The threads of this port's own queues; empty in pool mode. */
+        final List<QueueSupervisor> ownThreads = new ArrayList<>();
         final AtomicLong linkLosses = new AtomicLong();
         PortSpec spec;
         /** Link state last seen by {@link #watchLinks()}. */
@@ -49,11 +67,11 @@ final class PortRegistry implements AutoCloseable {
             this.linkDownsSeen = bridgePort.port().linkDowns();
         }
 
-        /** The worst state among the port's queue threads. */
+        /** The worst state among the port's queues and the threads serving them. */
         QueueSupervisor.State datapathState() {
             long now = System.nanoTime();
             QueueSupervisor.State worst = QueueSupervisor.State.RUNNING;
-            for (QueueSupervisor q : queues) {
+            for (ServedQueue q : queues) {
                 QueueSupervisor.State s = q.state(now);
                 if (s.compareTo(worst) > 0) {
                     worst = s;
@@ -62,21 +80,26 @@ final class PortRegistry implements AutoCloseable {
             return worst;
         }
 
-        /** Datapath threads of this port that died on an exception. */
+        private List<QueueSupervisor> threads() {
+            return queues.stream().map(ServedQueue::thread).distinct().toList();
+        }
+
+        /** Deaths on an exception of the datapath threads serving this port (a pool thread's count for each of its ports). */
         long threadDeaths() {
-            return queues.stream().mapToLong(QueueSupervisor::deaths).sum();
+            return threads().stream().mapToLong(QueueSupervisor::deaths).sum();
         }
 
         long threadRestarts() {
-            return queues.stream().mapToLong(QueueSupervisor::restarts).sum();
+            return threads().stream().mapToLong(QueueSupervisor::restarts).sum();
         }
 
-        /** What killed a thread of this port last, or null. */
+        /** What killed a thread serving this port last, or null. */
         String lastThreadFailure() {
             String last = null;
-            for (QueueSupervisor q : queues) {
-                if (q.lastFailure() != null) {
-                    last = "queue " + queues.indexOf(q) + ": " + q.lastFailure();
+            for (int q = 0; q < queues.size(); q++) {
+                QueueSupervisor thread = queues.get(q).thread();
+                if (thread.lastFailure() != null) {
+                    last = "queue " + q + " (" + thread.name() + "): " + thread.lastFailure();
                 }
             }
             return last;
@@ -89,14 +112,38 @@ final class PortRegistry implements AutoCloseable {
         Port open(PortSpec spec) throws IOException;
     }
 
-    PortRegistry(Bridge bridge, PortFactory factory) {
-        this(bridge, factory::create, QueueSupervisor.Policy.DEFAULT);
+    /**
+     * @param datapathThreads 0: a thread per queue; 1 to {@value #MAX_DATAPATH_THREADS}: a pool of that
+     *     many threads, started now
+     */
+    PortRegistry(Bridge bridge, PortFactory factory, Duration busyPoll, int datapathThreads) throws ErrnoException {
+        this(bridge, factory::create, QueueSupervisor.Policy.DEFAULT.withBusyPoll(busyPoll), datapathThreads);
     }
 
+    /** A registry giving each queue a thread of its own. */
     PortRegistry(Bridge bridge, PortOpener opener, QueueSupervisor.Policy policy) {
         this.bridge = bridge;
         this.opener = opener;
         this.policy = policy;
+    }
+
+    /** A registry with a pool of {@code datapathThreads} threads (0: a thread per queue). */
+    PortRegistry(Bridge bridge, PortOpener opener, QueueSupervisor.Policy policy, int datapathThreads)
+            throws ErrnoException {
+        this(bridge, opener, policy);
+        if (datapathThreads < 0 || datapathThreads > MAX_DATAPATH_THREADS) {
+            throw new IllegalArgumentException("datapath threads: " + datapathThreads + " is not 0 to "
+                    + MAX_DATAPATH_THREADS);
+        }
+        try {
+            for (int i = 0; i < datapathThreads; i++) {
+                pool.add(new QueueSupervisor("dp-" + i, bridge, quiescence, policy));
+            }
+        } catch (ErrnoException e) {
+            pool.forEach(QueueSupervisor::stop);
+            throw e;
+        }
+        pool.forEach(QueueSupervisor::start);
     }
 
     /** Creates, attaches and starts the port. On failure nothing of it is left behind. */
@@ -116,17 +163,41 @@ final class PortRegistry implements AutoCloseable {
         applyFlags(entry);
         try {
             for (int q = 0; q < port.queueCount(); q++) {
-                entry.queues.add(new QueueSupervisor(bridge, bridgePort, (PollableQueue) port.queue(q), quiescence,
-                        policy));
+                QueueSupervisor thread;
+                if (pool.isEmpty()) {
+                    thread = new QueueSupervisor("dp-" + spec.name() + "-q" + q, bridge, quiescence, policy);
+                    entry.ownThreads.add(thread);
+                } else {
+                    thread = leastLoaded();
+                }
+                entry.queues.add(new ServedQueue(thread, thread.add(bridgePort, (PollableQueue) port.queue(q))));
             }
         } catch (ErrnoException e) {
             stop(entry);
             throw e;
         }
         entries.put(spec.name(), entry);
-        entry.queues.forEach(QueueSupervisor::start);
-        LOG.info("port {} added: {} queues={} {}", spec.name(), spec.type(), port.queueCount(), bridgePort.vlans());
+        entry.ownThreads.forEach(QueueSupervisor::start);
+        LOG.info("port {} added: {} queues={} {} threads={}", spec.name(), spec.type(), port.queueCount(),
+                bridgePort.vlans(), entry.queues.stream().map(q -> q.thread().name()).toList());
         return entry;
+    }
+
+    /**
+     * The pool thread serving the fewest queues, the lowest index among equals; a thread that was given
+     * up on (died too often in a row) only when every thread was, since it would never serve the queue.
+     */
+    private QueueSupervisor leastLoaded() {
+        long now = System.nanoTime();
+        QueueSupervisor best = null;
+        for (QueueSupervisor t : pool) {
+            boolean failed = t.state(now) == QueueSupervisor.State.FAILED;
+            boolean bestFailed = best != null && best.state(now) == QueueSupervisor.State.FAILED;
+            if (best == null || (bestFailed && !failed) || (failed == bestFailed && t.load() < best.load())) {
+                best = t;
+            }
+        }
+        return best;
     }
 
     /**
@@ -207,18 +278,24 @@ final class PortRegistry implements AutoCloseable {
     }
 
     /**
-     * Removal in the kernel's order ({@code del_nbp}): the port's own threads stop first (so nothing
-     * more is learned on it), it is detached from the bridge (no new lookup finds it), then a grace
-     * period lets every other datapath thread finish the loop turn that may have found it before, and
-     * only then are its fds closed. If one of its own threads would not stop, the port is detached
-     * but left open (leaked, and logged): that thread may still use it. Closing earlier would let a flooding thread write a frame to an fd
-     * number the kernel has meanwhile handed to the next {@code open} (the configuration's temp file,
-     * a new TAP).
+     * Removal in the kernel's order ({@code del_nbp}): the port's queues stop being read first (its own
+     * threads stop, or it leaves its pool threads' sets), so nothing more is learned on it; it is
+     * detached from the bridge (no new lookup finds it); then a grace period lets every datapath
+     * thread finish the loop turn that may have found it before (a pool thread's turn that may still
+     * be draining one of its queues included), and only then are its fds closed. If one of its own
+     * threads would not stop, the port is detached but left open (leaked, and logged): that thread may
+     * still use it. Closing earlier would let a flooding thread write a frame to an fd number the
+     * kernel has meanwhile handed to the next {@code open} (the configuration's temp file, a new TAP).
+     * A pool thread is not stopped (it serves other ports): if it were stuck inside a read of the
+     * removed queue, the grace period would wait for it, warning every 5 s, rather than close under it.
      */
     private void stop(Entry entry) {
         boolean stopped = true;
-        for (QueueSupervisor queue : entry.queues) {
-            stopped &= queue.stop();
+        for (QueueSupervisor thread : entry.ownThreads) {
+            stopped &= thread.stop();
+        }
+        if (entry.ownThreads.isEmpty()) {
+            entry.queues.forEach(q -> q.thread().remove(q.slot()));
         }
         bridge.detach(entry.bridgePort);
         if (!stopped) {
@@ -233,14 +310,20 @@ final class PortRegistry implements AutoCloseable {
     /** Restarts datapath threads that died, once their back-off has passed. Called by housekeeping. */
     void superviseThreads() {
         long now = System.nanoTime();
+        pool.forEach(t -> t.check(now));
         for (Entry entry : entries.values()) {
-            entry.queues.forEach(q -> q.check(now));
+            entry.ownThreads.forEach(t -> t.check(now));
         }
     }
 
+    /** The pool threads, {@code dp-0} first; empty when each queue has a thread of its own. */
+    List<QueueSupervisor> pool() {
+        return List.copyOf(pool);
+    }
+
     /**
-     * Removes every port. A port whose removal fails does not stop the others from being removed; the
-     * failures are thrown together at the end.
+     * Removes every port, then stops (joins) the pool threads. A port whose removal fails does not stop
+     * the others from being removed; the failures are thrown together at the end.
      *
      * @throws IllegalStateException if any port's removal failed, each failure suppressed in it
      */
@@ -255,6 +338,13 @@ final class PortRegistry implements AutoCloseable {
                     failed = new IllegalStateException("port " + entry.spec.name() + " could not be removed: " + t);
                 }
                 failed.addSuppressed(t);
+            }
+        }
+        for (QueueSupervisor thread : pool) {
+            if (!thread.stop()) {
+                if (failed == null) {
+                    failed = new IllegalStateException("datapath thread " + thread.name() + " would not stop");
+                }
             }
         }
         if (failed != null) {

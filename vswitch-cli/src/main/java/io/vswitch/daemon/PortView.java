@@ -41,6 +41,7 @@ final class PortView {
         if (e.lastThreadFailure() != null) {
             out.put("lastThreadFailure", e.lastThreadFailure());
         }
+        out.put("datapathQueues", datapathQueues(e));
         out.put("learnedMacs", daemon.bridge().fdb().learnedOnPort(p.index()));
         out.put("rxPackets", c.rxPackets());
         out.put("rxBytes", c.rxBytes());
@@ -71,6 +72,21 @@ final class PortView {
             out.put("vxlan", vxlan.describe());
         }
         out.put("spec", e.spec);
+        return out;
+    }
+
+    /** Each queue's datapath thread ({@code dp-PORT-qN} of its own, or a pool thread {@code dp-N}) and its state. */
+    private static List<Map<String, Object>> datapathQueues(PortRegistry.Entry e) {
+        long now = System.nanoTime();
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (int q = 0; q < e.queues.size(); q++) {
+            PortRegistry.ServedQueue served = e.queues.get(q);
+            Map<String, Object> one = new LinkedHashMap<>();
+            one.put("queue", q);
+            one.put("thread", served.thread().name());
+            one.put("datapath", served.state(now).label());
+            out.add(one);
+        }
         return out;
     }
 

@@ -50,10 +50,16 @@ public final class Vswitchd implements AutoCloseable {
     private MetricsServer metrics;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    /** Settings of one daemon instance. */
+    /**
+     * Settings of one daemon instance; {@code busyPoll} is {@link DatapathThread}'s budget (zero: off);
+     * {@code datapathThreads} the size of the datapath thread pool (zero: a thread per queue).
+     */
     public record Options(Path socket, Path stateDir, Path configFile, List<PortSpec> ports, int controlGid,
-            InetSocketAddress metrics) {
+            InetSocketAddress metrics, Duration busyPoll, int datapathThreads) {
     }
+
+    /** The most datapath threads a pool may have. */
+    public static final int MAX_DATAPATH_THREADS = PortRegistry.MAX_DATAPATH_THREADS;
 
     private Vswitchd(Options options, InstanceLock instanceLock) throws IOException {
         this.instanceLock = instanceLock;
@@ -61,7 +67,8 @@ public final class Vswitchd implements AutoCloseable {
         this.config = store.load();
         this.bridge = new Bridge(new Fdb(config.maxEntries(), config.maxPerPort(), Bridge.MAX_PORTS));
         bridge.fdb().setAgeingNanos(TimeUnit.SECONDS.toNanos(config.ageing()));
-        this.registry = new PortRegistry(bridge, new PortFactory(options.stateDir()));
+        this.registry = new PortRegistry(bridge, new PortFactory(options.stateDir()), options.busyPoll(),
+                options.datapathThreads());
         this.housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "housekeeping");
             t.setDaemon(true);
@@ -173,7 +180,7 @@ public final class Vswitchd implements AutoCloseable {
         synchronized (lock) {
             List<PortMetrics> out = new ArrayList<>();
             for (PortRegistry.Entry e : registry.all()) {
-                List<WakeupHistogram> wakeups = e.queues.stream().map(q -> q.wakeups).toList();
+                List<WakeupHistogram> wakeups = e.queues.stream().map(q -> q.slot().wakeups).toList();
                 out.add(new PortMetrics(e.bridgePort, e.linkLosses.get(), wakeups));
             }
             return out;

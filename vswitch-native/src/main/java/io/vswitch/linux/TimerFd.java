@@ -16,6 +16,8 @@ public final class TimerFd implements AutoCloseable {
     /** struct itimerspec {interval{sec,nsec}, value{sec,nsec}}, then 8 bytes to read the expiries into. */
     private final NativeBuffer spec = new NativeBuffer(40);
     private long deadline;
+    /** The period of a timer set by {@link #firePeriodically}; 0 for a one-shot timer. */
+    private long periodNanos;
     private boolean closed;
 
     public TimerFd() throws ErrnoException {
@@ -42,12 +44,14 @@ public final class TimerFd implements AutoCloseable {
         }
         set(Math.max(1, deadline - now), 0);
         this.deadline = deadline;
+        this.periodNanos = 0;
     }
 
     /** Makes the timer fire every {@code periodNanos}, the first time one period from now. */
     public void firePeriodically(long periodNanos, long now) {
         set(periodNanos, periodNanos);
         deadline = now + periodNanos;
+        this.periodNanos = periodNanos;
     }
 
     /** When the timer is set to fire next (System.nanoTime() scale), or 0 when it is not set. */
@@ -61,12 +65,18 @@ public final class TimerFd implements AutoCloseable {
     }
 
     /**
-     * Consumes the expiries so a level-triggered set stops reporting the fd; call when it was ready.
-     * {@code periodNanos} is the period it was set with, or 0 for a one-shot timer.
+     * Consumes the expiries so a level-triggered set stops reporting the fd; call when the set reported
+     * it ready. A periodic timer's next deadline is then the kernel's next expiry: the last deadline
+     * plus the periods that expired. Not "now plus a period": a thread that serves the timer late would
+     * put its deadline after the kernel's next expiry, find the fd ready but the timer not due, and
+     * busy-loop until it was, a lag that grew by the service delay every period (an idle VM datagram
+     * port's thread spent a quarter of a CPU this way within a second at a 20 ms period).
      */
-    public void fired(long now, long periodNanos) {
-        LIBC.read(fd, spec.address() + 32, 8);
-        deadline = periodNanos > 0 ? now + periodNanos : 0;
+    public void fired() {
+        if (LIBC.read(fd, spec.address() + 32, 8) != 8) {
+            return; // EAGAIN: nothing expired, the deadline stands
+        }
+        deadline = periodNanos > 0 ? deadline + spec.getLong(32) * periodNanos : 0;
     }
 
     private void set(long firstNanos, long periodNanos) {

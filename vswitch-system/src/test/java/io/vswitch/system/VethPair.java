@@ -9,17 +9,22 @@ import io.vswitch.linux.IpCommand;
 import io.vswitch.linux.LibC;
 import io.vswitch.linux.NativeBuffer;
 import io.vswitch.linux.NetDevice;
+import io.vswitch.linux.PidTaggedLinks;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * A real veth pair for the system-port tests: the port goes on {@link #portSide}, and a raw packet
  * socket on {@link #wireSide} stands in for the LAN. Needs root (skipped otherwise, failed under
- * VSWITCH_IT_REQUIRED); {@link #close()} deletes the pair unless the test already did.
+ * VSWITCH_IT_REQUIRED); {@link #close()} deletes the pair unless the test already did. The names carry
+ * this JVM's PID ({@link PidTaggedLinks}), and creating a pair first deletes those of test JVMs killed
+ * before their clean-up.
  */
 final class VethPair implements AutoCloseable {
+    private static final String PORT_PREFIX = "vssp";
+    private static final String WIRE_PREFIX = "vssw";
+
     final String portSide;
     final String wireSide;
 
@@ -30,12 +35,10 @@ final class VethPair implements AutoCloseable {
 
     /** Creates the pair, both ends up with carrier, with {@code mtu} on both ends. */
     static VethPair create(int mtu) throws IOException {
-        boolean root = new UnixSystem().getUid() == 0;
-        assertTrue(root || System.getenv("VSWITCH_IT_REQUIRED") == null,
-                "VSWITCH_IT_REQUIRED is set but these tests need root for veth pairs and packet sockets");
-        assumeTrue(root, "skipped: needs root for veth pairs and packet sockets");
-        String id = Integer.toHexString(ThreadLocalRandom.current().nextInt(0x1000000, 0xfffffff));
-        VethPair pair = new VethPair("vssp" + id, "vssw" + id);
+        requireRoot();
+        PidTaggedLinks.removeStale(PORT_PREFIX, WIRE_PREFIX);
+        String id = PidTaggedLinks.nextId();
+        VethPair pair = new VethPair(PORT_PREFIX + id, WIRE_PREFIX + id);
         IpCommand.run(null, "link", "add", "name", pair.portSide, "mtu", Integer.toString(mtu), "type", "veth",
                 "peer", "name", pair.wireSide, "mtu", Integer.toString(mtu));
         for (String dev : new String[] {pair.portSide, pair.wireSide}) {
@@ -60,6 +63,14 @@ final class VethPair implements AutoCloseable {
             }
         }
         return pair;
+    }
+
+    /** Skips the test without root, or fails it under VSWITCH_IT_REQUIRED. */
+    static void requireRoot() {
+        boolean root = new UnixSystem().getUid() == 0;
+        assertTrue(root || System.getenv("VSWITCH_IT_REQUIRED") == null,
+                "VSWITCH_IT_REQUIRED is set but these tests need root for veth pairs and packet sockets");
+        assumeTrue(root, "skipped: needs root for veth pairs and packet sockets");
     }
 
     /** A blocking raw packet socket bound to the wire side, for writing frames as they would arrive from a LAN. */

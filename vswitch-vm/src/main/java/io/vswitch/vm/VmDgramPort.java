@@ -345,7 +345,7 @@ public final class VmDgramPort extends VmPort {
             int ready = events.await(0);
             for (int i = 0; i < ready; i++) {
                 if (events.token(i) == TIMER) {
-                    probeTimer.fired(now, probeNanos);
+                    probeTimer.fired();
                     probePeer();
                 }
             }

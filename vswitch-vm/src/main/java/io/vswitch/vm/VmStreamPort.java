@@ -234,7 +234,7 @@ public final class VmStreamPort extends VmPort {
             for (int i = 0; i < ready; i++) {
                 int token = events.token(i);
                 if (token == TIMER) {
-                    timer.fired(now, 0);
+                    timer.fired();
                     StreamConnection c = conn;
                     if (c != null && reader.checkStall(now)) {
                         drop(c);

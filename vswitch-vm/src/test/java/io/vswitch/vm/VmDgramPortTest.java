@@ -298,4 +298,22 @@ class VmDgramPortTest {
                 port.qemuNetdev());
         assertEquals("vm-dgram", port.kind());
     }
+
+    /**
+     * The probe timer keeps the kernel's schedule when its thread serves it late: afterwards the queue
+     * still reports ready once per probe. Its deadline used to be "served plus a period", later than the
+     * kernel's next expiry by the delay, and the queue's fd stayed ready without the probe being due:
+     * the datapath thread spun for that long in every period, longer each time.
+     */
+    @Test
+    void aProbeServedLateDoesNotKeepTheQueueReady() throws Exception {
+        qemu();
+        driver.step(1_000);
+        Thread.sleep(PROBE.toMillis() + 30); // the next probe is served 30 ms late
+        driver.step(0);
+        int before = driver.wakeups;
+        driver.runFor(PROBE.multipliedBy(3));
+        int woken = driver.wakeups - before;
+        assertTrue(woken <= 4, "an idle queue woke its thread " + woken + " times in three probe periods");
+    }
 }

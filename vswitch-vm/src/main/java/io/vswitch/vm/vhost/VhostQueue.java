@@ -179,7 +179,7 @@ final class VhostQueue implements PollableQueue, BatchSink {
         int ready = events.await(0);
         for (int i = 0; i < ready; i++) {
             if (events.token(i) == TIMER) {
-                retryTimer.fired(System.nanoTime(), 0);
+                retryTimer.fired();
             }
         }
     }
