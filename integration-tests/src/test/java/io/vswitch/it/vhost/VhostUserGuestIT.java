@@ -13,6 +13,12 @@ import io.vswitch.it.vm.FileChecksums;
 import io.vswitch.it.vm.Guest;
 import io.vswitch.it.vm.GuestImage;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,6 +26,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -129,7 +137,8 @@ class VhostUserGuestIT extends SwitchTestBase {
     void twoGuestsTalkAndAMultiQueueGuestSpreadsFlowsOverItsQueues() throws Exception {
         GuestImage.get(); // skips (or fails under VSWITCH_IT_REQUIRED=1) without QEMU and the guest kernel
         Path state = tempDir("vhost-mq");
-        start(SwitchProcess.builder().stateDir(state).logFile(logFile("vhost-mq")));
+        int metrics = freePort();
+        start(SwitchProcess.builder().stateDir(state).logFile(logFile("vhost-mq")).args("--metrics", "127.0.0.1:" + metrics));
         Host a = host("a", "198.18.41.1/24");
         String one = ns.linkName("p");
         String two = ns.linkName("q");
@@ -170,6 +179,15 @@ class VhostUserGuestIT extends SwitchTestBase {
             assertTrue(queues.get(q).path("rxPackets").asLong() > 0, () -> "guest 2 sent on queue " + queue + ": " + spread);
             assertTrue(queues.get(q).path("txPackets").asLong() > 0, () -> "guest 2 received on queue " + queue + ": " + spread);
         }
+
+        // The interrupts sent to guest 2 per queue pair and ring, as `show` has them, are in the metrics too.
+        String text = scrape(metrics);
+        for (int q = 0; q < 2; q++) {
+            long shown = queues.get(q).path("guestRxNotifications").asLong(-1);
+            long scraped = sample(text, "vswitch_vhost_guest_notifications_total{port=\"" + two + "\",queue=\"" + q + "\",ring=\"rx\"}");
+            assertTrue(shown > 0 && scraped >= shown, "rx interrupts of queue " + q + ": show " + shown + ", metrics " + scraped);
+            assertTrue(sample(text, "vswitch_vhost_guest_notifications_total{port=\"" + two + "\",queue=\"" + q + "\",ring=\"tx\"}") >= 0);
+        }
     }
 
     // ---- helpers ----
@@ -203,6 +221,27 @@ class VhostUserGuestIT extends SwitchTestBase {
     private String awaitGuestFile(Guest g, String path, long bytes) {
         g.run("i=0; while [ \"$(wc -c < " + path + ")\" -lt " + bytes + " ]; do i=$((i+1)); [ $i -gt 600 ] && break; sleep 0.1; done", TRANSFER);
         return FileChecksums.md5Of(g.run("md5sum " + path, SHORT));
+    }
+
+    /** A port nothing listens on right now, for --metrics. */
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static String scrape(int port) throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+                .timeout(SHORT).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode());
+        return r.body();
+    }
+
+    /** The value of the one sample written exactly as {@code series}. */
+    private static long sample(String text, String series) {
+        Matcher m = Pattern.compile("^" + Pattern.quote(series) + " (\\S+)$", Pattern.MULTILINE).matcher(text);
+        assertTrue(m.find(), () -> "no " + series + " in:\n" + text);
+        return (long) Double.parseDouble(m.group(1));
     }
 
     private static long notifications(JsonNode vhostPort) {
