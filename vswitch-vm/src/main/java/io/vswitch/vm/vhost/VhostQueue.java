@@ -210,8 +210,7 @@ final class VhostQueue implements PollableQueue, BatchSink {
      * Writes {@code frames[0..count)} into the guest's RX buffers under one acquisition of the ring's
      * lock and makes them visible with one {@link SplitVirtqueue#publish}: one store of the used index
      * and at most one interrupt for the batch, as the kernel's vhost-net and DPDK's vhost library do
-     * per burst. A guest under TCG pays dearly for each interrupt (an exit, the interrupt controller
-     * emulated, the driver's NAPI poll scheduled).
+     * per burst.
      *
      * <p>Results: {@link FrameSink#SENT}; {@link DropReason#OVERSIZE} for a whole frame longer than the
      * port's MTU allows (the batch goes on); {@link DropReason#TX_BUSY} (counted as
