@@ -3,6 +3,7 @@ package io.vswitch.daemon;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.google.common.io.Closer;
 import io.vswitch.core.bridge.Bridge;
 import io.vswitch.vm.VmDgramPort;
 import java.io.IOException;
@@ -11,14 +12,12 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import jnr.unixsocket.UnixDatagramChannel;
 import jnr.unixsocket.UnixSocketAddress;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Busy polling ({@code vswitch daemon --busy-poll-us}): a busy queue's thread polls instead of
@@ -33,26 +32,15 @@ class BusyPollTest {
     private static final int STREAM_FRAMES = 2000;
     private static final long STREAM_GAP_NANOS = 100_000;
 
-    private Path dir;
-    private final List<AutoCloseable> closeables = new ArrayList<>();
+    @TempDir
+    Path dir;
+    /** What the test opened, closed in reverse order after it. */
+    private final Closer closer = Closer.create();
     private UnixDatagramChannel qemu;
-
-    @BeforeEach
-    void makeDir() throws IOException {
-        dir = Files.createTempDirectory("vsw-busypoll-");
-    }
 
     @AfterEach
     void cleanUp() throws Exception {
-        for (int i = closeables.size() - 1; i >= 0; i--) {
-            closeables.get(i).close();
-        }
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-        Files.deleteIfExists(dir);
+        closer.close();
     }
 
     @Test
@@ -106,13 +94,13 @@ class BusyPollTest {
     private void startPort(Duration busyPoll) throws Exception {
         VmDgramPort port = VmDgramPort.open("in", dir.resolve("in.sock"), dir.resolve("in-qemu.sock"), null,
                 Duration.ofMillis(20));
-        closeables.add(port::close);
+        closer.register(port::close);
         qemu = UnixDatagramChannel.open();
-        closeables.add(qemu);
+        closer.register(qemu);
         qemu.bind(new UnixSocketAddress(dir.resolve("in-qemu.sock").toFile()));
         PortRegistry registry = new PortRegistry(new Bridge(), spec -> port,
                 QueueSupervisor.Policy.DEFAULT.withBusyPoll(busyPoll));
-        closeables.add(() -> registry.remove("in"));
+        closer.register(() -> registry.remove("in"));
         registry.add(PortSpec.parse("vm-dgram:in,path=" + dir.resolve("in.sock") + ",peer=" + dir.resolve("in-qemu.sock")));
         send(0);
         Thread.sleep(50);

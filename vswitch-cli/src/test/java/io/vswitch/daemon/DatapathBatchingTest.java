@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.google.common.io.Closer;
 import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
@@ -12,7 +13,6 @@ import io.vswitch.linux.PollableQueue;
 import io.vswitch.vm.VmDgramPort;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,8 +21,8 @@ import java.util.function.BooleanSupplier;
 import jnr.unixsocket.UnixDatagramChannel;
 import jnr.unixsocket.UnixSocketAddress;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * How a datapath thread batches after a wakeup (issue 12): the first frame is forwarded before the
@@ -33,26 +33,15 @@ import org.junit.jupiter.api.Test;
 class DatapathBatchingTest {
     private static final int FRAMES = 3;
 
-    private Path dir;
+    @TempDir
+    Path dir;
     private final List<String> events = new ArrayList<>();
-    private final List<AutoCloseable> closeables = new ArrayList<>();
-
-    @BeforeEach
-    void makeDir() throws IOException {
-        dir = Files.createTempDirectory("vsw-batching-");
-    }
+    /** What the test opened, closed in reverse order after it. */
+    private final Closer closer = Closer.create();
 
     @AfterEach
     void cleanUp() throws Exception {
-        for (int i = closeables.size() - 1; i >= 0; i--) {
-            closeables.get(i).close();
-        }
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-        Files.deleteIfExists(dir);
+        closer.close();
     }
 
     @Test
@@ -65,7 +54,7 @@ class DatapathBatchingTest {
         UnixDatagramChannel outQemu = bind(dir.resolve("out-qemu.sock"));
         PortRegistry registry = new PortRegistry(new Bridge(),
                 spec -> spec.name().equals("in") ? in : out, QueueSupervisor.Policy.DEFAULT);
-        closeables.add(() -> {
+        closer.register(() -> {
             registry.remove("in");
             registry.remove("out");
         });
@@ -98,7 +87,7 @@ class DatapathBatchingTest {
 
     private UnixDatagramChannel bind(Path at) throws IOException {
         UnixDatagramChannel ch = UnixDatagramChannel.open();
-        closeables.add(ch);
+        closer.register(ch);
         ch.bind(new UnixSocketAddress(at.toFile()));
         return ch;
     }
@@ -138,7 +127,7 @@ class DatapathBatchingTest {
 
     /** The port with its queue's non-empty receives and all transmits logged, in the order they happen. */
     private Port logged(VmDgramPort port) {
-        closeables.add(port::close);
+        closer.register(port::close);
         return new InterposedPort(port) {
             @Override
             int receive(PollableQueue real, FrameBatch batch) {

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.google.common.io.Closer;
+import com.google.common.util.concurrent.Uninterruptibles;
 import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.frame.Frame;
 import io.vswitch.core.frame.FrameBatch;
@@ -14,10 +16,8 @@ import io.vswitch.vm.VmDgramPort;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,8 +29,8 @@ import java.util.function.BooleanSupplier;
 import jnr.unixsocket.UnixDatagramChannel;
 import jnr.unixsocket.UnixSocketAddress;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code vswitch daemon --datapath-threads N}: a pool of datapath threads, each serving the queues of
@@ -42,30 +42,19 @@ class DatapathPoolTest {
     private static final QueueSupervisor.Policy FAST_RESTART =
             new QueueSupervisor.Policy(Duration.ofSeconds(30), Duration.ofMillis(200), 5);
 
-    private Path dir;
-    private final List<AutoCloseable> closeables = new ArrayList<>();
+    @TempDir
+    Path dir;
+    /** What the test opened, closed in reverse order after it. */
+    private final Closer closer = Closer.create();
     private final Map<String, GuardedPort> ports = new LinkedHashMap<>();
     private final Map<String, UnixDatagramChannel> qemus = new LinkedHashMap<>();
 
-    @BeforeEach
-    void makeDir() throws IOException {
-        dir = Files.createTempDirectory("vsw-pool-");
-    }
-
     @AfterEach
     void cleanUp() throws Exception {
-        for (int i = closeables.size() - 1; i >= 0; i--) {
-            closeables.get(i).close();
-        }
+        closer.close();
         for (GuardedPort port : ports.values()) {
             port.delegate.close();
         }
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-        Files.deleteIfExists(dir);
     }
 
     @Test
@@ -127,9 +116,9 @@ class DatapathPoolTest {
 
         Thread remover = new Thread(() -> registry.remove("gone"), "test-remover");
         remover.start();
-        closeables.add(() -> {
+        closer.register(() -> { // a failed assertion below must not leave the pool thread held
             release.countDown();
-            remover.join(5000);
+            Uninterruptibles.joinUninterruptibly(remover, 5, TimeUnit.SECONDS);
         });
         remover.join(300);
         assertTrue(remover.isAlive(), "the removal did not wait for the pool thread's write to end");
@@ -202,7 +191,7 @@ class DatapathPoolTest {
 
     private PortRegistry registry(int threads, QueueSupervisor.Policy policy) throws IOException {
         PortRegistry registry = new PortRegistry(new Bridge(), spec -> ports.get(spec.name()), policy, threads);
-        closeables.add(registry::close);
+        closer.register(registry::close);
         return registry;
     }
 
@@ -210,7 +199,7 @@ class DatapathPoolTest {
         Path path = dir.resolve(name + ".sock");
         Path peer = dir.resolve(name + "-qemu.sock");
         UnixDatagramChannel qemu = UnixDatagramChannel.open();
-        closeables.add(qemu);
+        closer.register(qemu);
         qemu.bind(new UnixSocketAddress(peer.toFile()));
         qemu.configureBlocking(false);
         qemus.put(name, qemu);

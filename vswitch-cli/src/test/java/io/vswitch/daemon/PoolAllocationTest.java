@@ -3,23 +3,23 @@ package io.vswitch.daemon;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.google.common.io.Closer;
+import com.google.common.util.concurrent.Uninterruptibles;
 import io.vswitch.core.bridge.Bridge;
 import io.vswitch.core.frame.FrameLeaks;
 import io.vswitch.vm.VmDgramPort;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import jnr.unixsocket.UnixDatagramChannel;
 import jnr.unixsocket.UnixSocketAddress;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Zero heap allocation per frame in a pool thread's steady state: one thread ({@code --datapath-threads
@@ -33,38 +33,27 @@ class PoolAllocationTest {
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
 
-    private Path dir;
-    private final List<AutoCloseable> closeables = new ArrayList<>();
-
-    @BeforeEach
-    void makeDir() throws IOException {
-        dir = Files.createTempDirectory("vsw-poolalloc-");
-    }
+    @TempDir
+    Path dir;
+    /** What the test opened, closed in reverse order after it. */
+    private final Closer closer = Closer.create();
 
     @AfterEach
     void cleanUp() throws Exception {
-        for (int i = closeables.size() - 1; i >= 0; i--) {
-            closeables.get(i).close();
-        }
-        try (var files = Files.list(dir)) {
-            for (Path p : files.toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-        Files.deleteIfExists(dir);
+        closer.close();
     }
 
     @Test
     void aPoolThreadForwardingBetweenTwoPortsDoesNotAllocate() throws Exception {
         VmDgramPort a = VmDgramPort.open("a", dir.resolve("a.sock"), dir.resolve("a-qemu.sock"), null, Duration.ofMillis(20));
-        closeables.add(a::close);
+        closer.register(a::close);
         VmDgramPort b = VmDgramPort.open("b", dir.resolve("b.sock"), dir.resolve("b-qemu.sock"), null, Duration.ofMillis(20));
-        closeables.add(b::close);
+        closer.register(b::close);
         UnixDatagramChannel qemuA = guest("a");
         UnixDatagramChannel qemuB = guest("b");
         PortRegistry registry = new PortRegistry(new Bridge(), spec -> spec.name().equals("a") ? a : b,
                 QueueSupervisor.Policy.DEFAULT, 1);
-        closeables.add(registry::close);
+        closer.register(registry::close);
         PortRegistry.Entry ea = registry.add(spec("a"));
         PortRegistry.Entry eb = registry.add(spec("b"));
         Thread dp = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("dp-0")).findFirst()
@@ -103,9 +92,9 @@ class PoolAllocationTest {
             }
         }, "test-guests");
         guests.start();
-        closeables.add(() -> {
+        closer.register(() -> {
             stop.set(true);
-            guests.join(5000);
+            Uninterruptibles.joinUninterruptibly(guests, 5, TimeUnit.SECONDS);
         });
 
         long allocated = 0;
@@ -135,7 +124,7 @@ class PoolAllocationTest {
 
     private UnixDatagramChannel guest(String name) throws IOException {
         UnixDatagramChannel ch = UnixDatagramChannel.open();
-        closeables.add(ch);
+        closer.register(ch);
         ch.bind(new UnixSocketAddress(dir.resolve(name + "-qemu.sock").toFile()));
         ch.configureBlocking(false);
         return ch;
