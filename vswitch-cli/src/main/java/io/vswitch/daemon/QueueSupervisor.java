@@ -141,8 +141,9 @@ final class QueueSupervisor {
         deathsInARow++;
         if (deathsInARow >= policy.maxDeathsInARow()) {
             gaveUp = true;
-            LOG.error("datapath thread {} died {} times in a row ({}); not restarting it: its {} queues receive nothing"
-                    + " until their ports are removed and added again", name, deathsInARow, lastFailure, queues.size());
+            LOG.error("datapath thread {} died {} in a row ({}); not restarting it: the queues it served ({}) receive"
+                    + " nothing until their ports are removed and added again", name,
+                    deathsInARow == 1 ? "once" : deathsInARow + " times", lastFailure, queues.size());
             return;
         }
         scheduleRestart(now);
