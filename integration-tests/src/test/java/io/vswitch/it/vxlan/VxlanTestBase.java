@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.vswitch.it.harness.BackgroundProcess;
 import io.vswitch.it.harness.ExecResult;
 import io.vswitch.it.harness.Requirements;
+import io.vswitch.it.harness.SwitchProcess;
 import io.vswitch.it.harness.SwitchTestBase;
 import java.io.IOException;
 import java.time.Duration;
@@ -17,7 +18,12 @@ abstract class VxlanTestBase extends SwitchTestBase {
     @BeforeEach
     void startSwitch() {
         Requirements.check("bridge", "ethtool", "python3");
-        start();
+        start(daemon());
+    }
+
+    /** The daemon each test starts with; a subclass may add options. */
+    protected SwitchProcess.Builder daemon() {
+        return SwitchProcess.builder();
     }
 
     /** {@code add-port NAME --type vxlan ...} on the current daemon, its socket in {@code netns}. */
