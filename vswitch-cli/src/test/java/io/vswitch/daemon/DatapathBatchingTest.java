@@ -64,7 +64,7 @@ class DatapathBatchingTest {
         // Queued before the in port's thread exists, so its first wakeup finds all of them waiting.
         byte[][] frames = new byte[FRAMES][];
         for (int i = 0; i < FRAMES; i++) {
-            frames[i] = broadcast(i);
+            frames[i] = TestFrames.broadcast(i); // flooded to the out port
             inQemu.send(ByteBuffer.wrap(frames[i]), new UnixSocketAddress(dir.resolve("in.sock").toFile()));
         }
         registry.add(spec("in"));
@@ -99,20 +99,6 @@ class DatapathBatchingTest {
         byte[] bytes = new byte[b.remaining()];
         b.get(bytes);
         return bytes;
-    }
-
-    /** A 60-byte broadcast frame (flooded to the out port) of a local experimental EtherType. */
-    private static byte[] broadcast(int seq) {
-        byte[] f = new byte[60];
-        for (int i = 0; i < 6; i++) {
-            f[i] = (byte) 0xff;
-        }
-        f[6] = 0x02;
-        f[11] = 0x01;
-        f[12] = (byte) 0x88;
-        f[13] = (byte) 0xb5;
-        f[14] = (byte) seq;
-        return f;
     }
 
     private static void awaitTrue(BooleanSupplier condition, String what) throws InterruptedException {
