@@ -1,5 +1,6 @@
 package io.vswitch.daemon;
 
+import static io.vswitch.daemon.DaemonTesting.thread;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -125,7 +126,7 @@ class BusyPollTest {
 
     /** A broadcast frame: there is no other port, so the bridge drops it. */
     private void send(Guest guest, int seq) throws IOException {
-        guest.qemu().send(ByteBuffer.wrap(TestFrames.broadcast(seq)),
+        guest.qemu().send(ByteBuffer.wrap(DaemonTesting.broadcast(seq)),
                 new UnixSocketAddress(dir.resolve(guest.name() + ".sock").toFile()));
     }
 
@@ -172,13 +173,4 @@ class BusyPollTest {
         return -1;
     }
 
-    private static Thread thread(String name) {
-        for (Thread t : Thread.getAllStackTraces().keySet()) {
-            if (t.getName().equals(name)) {
-                return t;
-            }
-        }
-        fail("no thread named " + name);
-        return null;
-    }
 }

@@ -1,8 +1,8 @@
 package io.vswitch.daemon;
 
+import static io.vswitch.daemon.DaemonTesting.awaitTrue;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import com.google.common.io.Closer;
 import io.vswitch.core.bridge.Bridge;
@@ -17,7 +17,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.BooleanSupplier;
 import jnr.unixsocket.UnixDatagramChannel;
 import jnr.unixsocket.UnixSocketAddress;
 import org.junit.jupiter.api.AfterEach;
@@ -64,7 +63,7 @@ class DatapathBatchingTest {
         // Queued before the in port's thread exists, so its first wakeup finds all of them waiting.
         byte[][] frames = new byte[FRAMES][];
         for (int i = 0; i < FRAMES; i++) {
-            frames[i] = TestFrames.broadcast(i); // flooded to the out port
+            frames[i] = DaemonTesting.broadcast(i); // flooded to the out port
             inQemu.send(ByteBuffer.wrap(frames[i]), new UnixSocketAddress(dir.resolve("in.sock").toFile()));
         }
         registry.add(spec("in"));
@@ -101,15 +100,6 @@ class DatapathBatchingTest {
         return bytes;
     }
 
-    private static void awaitTrue(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                fail("timed out waiting until " + what);
-            }
-            Thread.sleep(10);
-        }
-    }
 
     /** The port with its queue's non-empty receives and all transmits logged, in the order they happen. */
     private Port logged(VmDgramPort port) {

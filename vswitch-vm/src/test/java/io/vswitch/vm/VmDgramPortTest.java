@@ -212,17 +212,9 @@ class VmDgramPortTest {
                 while (batch.count() < count && System.nanoTime() < quietUntil) {
                     jumbo.queue(0).receive(batch);
                 }
-                assertEquals(count, batch.count(), "datagrams received into one batch while it is held");
-                for (int i = 0; i < count; i++) {
-                    assertArrayEquals(sent.get(i), batch.get(i).toBytes(), "datagram " + i);
-                }
-                FragAllocator allocator = jumbo.queue(0).allocator();
-                assertEquals(0, allocator.exhausted(), "allocations refused");
-                assertEquals(0, allocator.largeCount(), "large buffers taken");
+                HeldBatch.assertWholeInFragments(sent, batch, jumbo.queue(0).allocator());
             } finally {
-                for (int i = 0; i < batch.count(); i++) {
-                    batch.get(i).release();
-                }
+                HeldBatch.release(batch);
             }
         }
     }

@@ -574,17 +574,9 @@ class VmStreamPortTest {
                         quietUntil = System.nanoTime() + Duration.ofMillis(300).toNanos();
                     }
                 }
-                assertEquals(count, batch.count(), "frames received into one batch while it is held");
-                for (int i = 0; i < count; i++) {
-                    assertArrayEquals(frames[i], batch.get(i).toBytes(), "frame " + i);
-                }
-                FragAllocator allocator = jumbo.queue(0).allocator();
-                assertEquals(0, allocator.exhausted(), "allocations refused");
-                assertEquals(0, allocator.largeCount(), "large buffers taken");
+                HeldBatch.assertWholeInFragments(List.of(frames), batch, jumbo.queue(0).allocator());
             } finally {
-                for (int i = 0; i < batch.count(); i++) {
-                    batch.get(i).release();
-                }
+                HeldBatch.release(batch);
             }
         }
     }

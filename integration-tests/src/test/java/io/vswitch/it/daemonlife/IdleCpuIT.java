@@ -2,7 +2,6 @@ package io.vswitch.it.daemonlife;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.vswitch.it.harness.Exec;
 import io.vswitch.it.harness.SwitchTestBase;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -29,10 +28,8 @@ class IdleCpuIT extends SwitchTestBase {
         // A LAN namespace behind a veth: its root-namespace end is the system port, and the VXLAN
         // tunnel's socket lives in the LAN namespace on the far end's address.
         String lanNs = ns.create("lan");
-        String uplink = ns.linkName("u");
         String lanSide = ns.linkName("l");
-        Exec.run("ip", "link", "add", "name", uplink, "type", "veth", "peer", "name", lanSide, "netns", lanNs).orThrow();
-        Exec.run("ip", "link", "set", "dev", uplink, "up").orThrow();
+        String uplink = rootVeth("u", lanNs, lanSide);
         cli("add-port", uplink, "--type", "system");
         ns.addAddress(lanNs, lanSide, "198.18.78.1/24");
         ns.linkUp(lanNs, lanSide);

@@ -144,6 +144,19 @@ public abstract class SwitchTestBase {
         return configure(netns, port, cidr);
     }
 
+    /**
+     * A veth from the root namespace into {@code netns}, as a host's NIC or a container's veth looks to
+     * the switch: the root-namespace end ({@code ns.linkName(role)}, IPv6 off, up) is returned for
+     * {@code add-port --type system}; the end named {@code inside} is left for the caller to configure.
+     */
+    protected String rootVeth(String role, String netns, String inside) {
+        String rootEnd = ns.linkName(role);
+        Exec.run("ip", "link", "add", "name", rootEnd, "type", "veth", "peer", "name", inside, "netns", netns).orThrow();
+        Exec.run("sysctl", "-qw", "net.ipv6.conf." + rootEnd + ".disable_ipv6=1").orThrow();
+        Exec.run("ip", "link", "set", "dev", rootEnd, "up").orThrow();
+        return rootEnd;
+    }
+
     /** Puts cidr on port in netns and brings it up (again after a restart re-created the TAP). */
     protected Host configure(String netns, String port, String cidr) {
         ns.waitForLink(netns, port, Duration.ofSeconds(10));

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.vswitch.it.harness.Exec;
 import io.vswitch.it.harness.PingResult;
 import io.vswitch.it.harness.SwitchProcess;
 import io.vswitch.it.harness.SwitchTestBase;
@@ -30,11 +29,8 @@ class PoolModeIT extends SwitchTestBase {
         Host b = host("b", "198.19.62.2/24", "--queues", "2");
         String hostNs = ns.create("h");
         ns.exec(hostNs, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").orThrow();
-        String uplink = ns.linkName("u");
         String hostSide = ns.linkName("v");
-        Exec.run("ip", "link", "add", "name", uplink, "type", "veth", "peer", "name", hostSide, "netns", hostNs).orThrow();
-        Exec.run("sysctl", "-qw", "net.ipv6.conf." + uplink + ".disable_ipv6=1").orThrow();
-        Exec.run("ip", "link", "set", "dev", uplink, "up").orThrow();
+        String uplink = rootVeth("u", hostNs, hostSide);
         cli("add-port", uplink, "--type", "system");
         Host h = configure(hostNs, hostSide, "198.19.62.3/24");
 

@@ -139,11 +139,8 @@ class SystemPortIT extends UplinkTestBase {
     void containerVethAttachedBesideATapTenant() {
         String container = ns.create("ctr");
         ns.exec(container, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").orThrow();
-        String hostSide = ns.linkName("h");
         String inside = ns.linkName("c");
-        Exec.run("ip", "link", "add", "name", hostSide, "type", "veth", "peer", "name", inside, "netns", container).orThrow();
-        Exec.run("sysctl", "-qw", "net.ipv6.conf." + hostSide + ".disable_ipv6=1").orThrow();
-        Exec.run("ip", "link", "set", "dev", hostSide, "up").orThrow();
+        String hostSide = rootVeth("h", container, inside);
         Host ctr = configure(container, inside, "198.18.0.2/24");
         cli("add-port", hostSide, "--type", "system");
         Host tenant = host("a", "198.18.0.1/24");

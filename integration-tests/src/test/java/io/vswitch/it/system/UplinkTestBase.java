@@ -1,6 +1,5 @@
 package io.vswitch.it.system;
 
-import io.vswitch.it.harness.Exec;
 import io.vswitch.it.harness.SwitchTestBase;
 
 /**
@@ -22,11 +21,8 @@ abstract class UplinkTestBase extends SwitchTestBase {
             ns.exec(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").orThrow();
             ns.exec(n, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1").orThrow();
         }
-        String uplink = ns.linkName("u");
         String lanSide = ns.linkName("l");
-        Exec.run("ip", "link", "add", "name", uplink, "type", "veth", "peer", "name", lanSide, "netns", lanNs).orThrow();
-        Exec.run("sysctl", "-qw", "net.ipv6.conf." + uplink + ".disable_ipv6=1").orThrow();
-        Exec.run("ip", "link", "set", "dev", uplink, "up").orThrow();
+        String uplink = rootVeth("u", lanNs, lanSide);
         ns.exec(lanNs, "ip", "link", "add", "br0", "type", "bridge").orThrow();
         ns.exec(lanNs, "ip", "link", "set", "dev", lanSide, "master", "br0").orThrow();
         String farIf = ns.linkName("f");
